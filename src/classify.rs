@@ -1,0 +1,407 @@
+//! Classification: a pure function from a `Record` and the catalog to the call's candidate
+//! actions, its project, its outcome (allowed, denied, failed) and, for a denial, its cause.
+//! No I/O and no counting here.
+
+use crate::catalog::compiled::{CompiledRule, Endpoint, segments};
+use crate::catalog::{ActionId, Catalog, EipUse};
+use crate::parse::Record;
+use crate::parse::json::Entries;
+use memchr::memmem;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// What became of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Status below 400, or a CTS trace rated `normal` without a status.
+    Allowed,
+    /// Status 403, or no status and a policy-denial message or code in the response.
+    Denied,
+    /// Status 400 or above, not a denial (401 is authentication, so it lands here).
+    Failed,
+    /// No status and nothing else that tells.
+    Unknown,
+}
+
+/// Why a denied, classified call was denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Cause {
+    /// The named action is the called action.
+    MissingAction,
+    /// The named action is a documented dependency of the called action.
+    MissingDependency,
+    /// The named action is neither: the documentation misses a dependency.
+    UndocumentedDependency,
+    /// No action named.
+    Unknown,
+}
+
+impl Cause {
+    /// The spelling used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::MissingAction => "missing_action",
+            Cause::MissingDependency => "missing_dependency",
+            Cause::UndocumentedDependency => "undocumented_dependency",
+            Cause::Unknown => "unknown",
+        }
+    }
+
+    /// Every cause, in report order.
+    pub const ALL: [Cause; 4] = [
+        Cause::MissingAction,
+        Cause::MissingDependency,
+        Cause::UndocumentedDependency,
+        Cause::Unknown,
+    ];
+}
+
+/// Everything classification says about one record. Invariant: `actions` is sorted and
+/// without repeats; it is empty when the record matched no catalog action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call<'r> {
+    pub actions: Vec<ActionId>,
+    pub project: Option<Cow<'r, str>>,
+    /// Method and normalised path used for matching, when the record had them.
+    pub method: Option<Cow<'r, str>>,
+    pub path: Option<Cow<'r, str>>,
+    /// On a shared path, the body key that no action claims (e.g. `confirmResize`).
+    pub unclaimed_key: Option<String>,
+    pub outcome: Outcome,
+    /// For a denial: the cause and the action the denial message named.
+    pub cause: Option<Cause>,
+    pub missing: Option<String>,
+}
+
+/// Drops scheme and host of a full URL, the query string and fragment. Segment splitting
+/// (which collapses `//` and a trailing slash) is left to `segments`.
+pub fn strip_url(url: &str) -> &str {
+    let url = match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            rest.find('/').map_or("/", |j| &rest[j..])
+        }
+        None => url,
+    };
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+/// Finds `Method: POST Url=/v2.1/...` in a CTS message.
+fn method_url_in(message: &str) -> Option<(&str, &str)> {
+    let m = message.find("Method:")?;
+    let method = message[m + 7..].split_whitespace().next()?;
+    let method = method.trim_end_matches(',');
+    let u = message.find("Url=")?;
+    let url = message[u + 4..].split([' ', ',', '\t', '"']).next()?;
+    (url.starts_with('/') || url.contains("://")).then_some((method, url))
+}
+
+/// The action named by `Policy doesn't allow <action> to be performed` (also `does not`)
+/// anywhere in `text`.
+pub fn named_action(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    for pos in memmem::find_iter(bytes, b"allow ") {
+        let before = &text[..pos];
+        let negated = ["doesn't ", "does not ", "doesn\\u0027t ", "doesn’t "]
+            .iter()
+            .any(|n| before.ends_with(n));
+        if !negated {
+            continue;
+        }
+        let rest = &text[pos + 6..];
+        let word = rest
+            .split(|c: char| c.is_whitespace() || c == '"' || c == '\\' || c == ',')
+            .next()
+            .unwrap_or("");
+        let word = word.trim_end_matches(['.', ';']);
+        if crate::catalog::model::is_action(word) {
+            return Some(word);
+        }
+    }
+    None
+}
+
+const DENIAL_CODES: [&[u8]; 6] = [
+    b"pdp.0001",
+    b"iam.0003",
+    b"apig.0302",
+    b"apigw.0302",
+    b"ecs.0003",
+    b"ecs.0110",
+];
+
+fn has_denial_code(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    DENIAL_CODES
+        .iter()
+        .any(|code| memmem::find(lower.as_bytes(), code).is_some())
+}
+
+/// The request body's facts that classification needs.
+struct Body<'b> {
+    /// Top-level keys; empty when there is no body or it is not an object.
+    keys: Vec<Cow<'b, str>>,
+    batch: bool,
+    eip: EipUse,
+}
+
+fn body_of(text: Option<&str>) -> Body<'_> {
+    let mut body = Body {
+        keys: Vec::new(),
+        batch: false,
+        eip: EipUse::Unknown,
+    };
+    let Some(entries) = text.and_then(|t| serde_json::from_str::<Entries>(t).ok()) else {
+        return body;
+    };
+    let is_array = |v: &RawValue| v.get().starts_with('[');
+    body.batch = entries.get("servers").is_some_and(is_array)
+        || entries.0.iter().any(|(_, v)| {
+            Entries::of(v).is_some_and(|inner| inner.get("servers").is_some_and(is_array))
+        });
+    body.eip = match entries
+        .get("server")
+        .and_then(Entries::of)
+        .and_then(|s| s.get("publicip"))
+        .and_then(Entries::of)
+    {
+        Some(p) if p.get("id").is_some_and(|v| v.get() != "null") => EipUse::Existing,
+        Some(p) if p.get("eip").is_some_and(|v| v.get() != "null") => EipUse::New,
+        _ if entries.get("server").is_some() => EipUse::None,
+        _ => EipUse::Unknown,
+    };
+    body.keys = entries.0.into_iter().map(|(k, _)| k).collect();
+    body
+}
+
+/// Picks among an endpoint's candidates by body key. Returns the candidates left, or the
+/// key no candidate claims.
+fn by_body_key(
+    catalog: &Catalog,
+    candidates: &[ActionId],
+    body: &Body,
+) -> Result<Vec<ActionId>, String> {
+    let keyed = candidates
+        .iter()
+        .any(|a| !catalog.actions[*a as usize].body_keys.is_empty());
+    if candidates.len() < 2 || !keyed || body.keys.is_empty() {
+        return Ok(candidates.to_vec());
+    }
+    let chosen: Vec<ActionId> = candidates
+        .iter()
+        .copied()
+        .filter(|a| {
+            let keys = &catalog.actions[*a as usize].body_keys;
+            body.keys.iter().any(|k| keys.iter().any(|b| b == k))
+        })
+        .collect();
+    if chosen.is_empty() {
+        Err(body.keys[0].to_string())
+    } else {
+        Ok(chosen)
+    }
+}
+
+fn project_in<'r>(endpoint: &Endpoint, segs: &[&'r str]) -> Option<&'r str> {
+    endpoint.project_segment.and_then(|i| segs.get(i).copied())
+}
+
+/// A project id at the usual place of an unmatched API path (`/v2.1/<project>/...`).
+fn project_guess<'r>(segs: &[&'r str]) -> Option<&'r str> {
+    let version = segs.first()?;
+    let id = segs.get(1)?;
+    let looks_versioned =
+        version.starts_with('v') && version[1..].starts_with(|c: char| c.is_ascii_digit());
+    (looks_versioned && id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(*id)
+}
+
+/// Classifies one record against the catalog.
+pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
+    let mut method: Option<Cow<'r, str>> = record.method.as_deref().map(Cow::Borrowed);
+    let mut path: Option<&'r str> = record.path.as_deref().map(strip_url);
+    if path.is_none() {
+        if let Some((m, u)) = record.message.as_deref().and_then(method_url_in) {
+            method = Some(Cow::Borrowed(m));
+            path = Some(strip_url(u));
+        } else if let Some(url) = record.resource_url.as_deref() {
+            let stripped = strip_url(url);
+            if stripped.starts_with('/') {
+                path = Some(stripped);
+            }
+        }
+    }
+    let body = body_of(record.request.as_deref());
+    let mut actions: Vec<ActionId> = Vec::new();
+    let mut project: Option<&'r str> = None;
+    let mut unclaimed_key = None;
+    let mut matched = false;
+    if let Some(p) = path {
+        let segs: Vec<&str> = segments(p).collect();
+        let endpoints: Vec<&Endpoint> = match method.as_deref() {
+            Some(m) => catalog.match_path(m, &segs).into_iter().collect(),
+            None => catalog.match_path_any_method(&segs),
+        };
+        for endpoint in &endpoints {
+            matched = true;
+            project = project.or_else(|| project_in(endpoint, &segs));
+            match by_body_key(catalog, &endpoint.actions, &body) {
+                Ok(list) => actions.extend(list),
+                Err(key) => unclaimed_key = Some(key),
+            }
+        }
+        if !matched {
+            project = project_guess(&segs);
+        }
+    }
+    if !matched && let Some(name) = record.trace_name.as_deref() {
+        for rule in catalog.trace_rules(name) {
+            match rule {
+                CompiledRule::Fixed(list) => actions.extend(list),
+                CompiledRule::Batch(list) if body.batch => actions.extend(list),
+                CompiledRule::Single(list) if !body.batch => actions.extend(list),
+                CompiledRule::Api(index) => {
+                    let endpoint = &catalog.endpoints[*index];
+                    match by_body_key(catalog, &endpoint.actions, &body) {
+                        Ok(list) => actions.extend(list),
+                        Err(key) => unclaimed_key = Some(key),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    actions.sort_unstable();
+    actions.dedup();
+    if !actions.is_empty() {
+        unclaimed_key = None;
+    }
+
+    let response = record.response.as_deref();
+    let message = record.message.as_deref();
+    let named = response
+        .and_then(named_action)
+        .or_else(|| message.and_then(named_action));
+    let outcome = match record.status {
+        Some(403) => Outcome::Denied,
+        Some(s) if s < 400 => Outcome::Allowed,
+        Some(_) => Outcome::Failed,
+        None if named.is_some()
+            || response.is_some_and(has_denial_code)
+            || message.is_some_and(has_denial_code) =>
+        {
+            Outcome::Denied
+        }
+        None => match record.trace_rating.as_deref() {
+            Some("normal") => Outcome::Allowed,
+            Some(_) => Outcome::Failed,
+            None => Outcome::Unknown,
+        },
+    };
+    let mut cause = None;
+    if outcome == Outcome::Denied && !actions.is_empty() {
+        cause = Some(match named {
+            None => Cause::Unknown,
+            Some(n) => match catalog.action_id(n).filter(|id| actions.contains(id)) {
+                Some(id) => {
+                    actions = vec![id];
+                    Cause::MissingAction
+                }
+                None => {
+                    let narrowed: Vec<ActionId> = actions
+                        .iter()
+                        .copied()
+                        .filter(|a| catalog.depends_on(*a, n, body.eip))
+                        .collect();
+                    if narrowed.is_empty() {
+                        Cause::UndocumentedDependency
+                    } else {
+                        actions = narrowed;
+                        Cause::MissingDependency
+                    }
+                }
+            },
+        });
+    }
+    let project = project
+        .map(Cow::Borrowed)
+        .or_else(|| record.project.as_deref().map(Cow::Borrowed));
+    Call {
+        actions,
+        project,
+        method,
+        path: path.map(Cow::Borrowed),
+        unclaimed_key,
+        outcome,
+        cause,
+        missing: named.map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_stripped() {
+        assert_eq!(
+            strip_url("https://ecs.example.com/v2.1/p/servers?limit=1"),
+            "/v2.1/p/servers"
+        );
+        assert_eq!(strip_url("/v2/p/servers/#x"), "/v2/p/servers/");
+        assert_eq!(strip_url("http://host"), "/");
+    }
+
+    #[test]
+    fn message_method_url() {
+        let m = "createDockerConfig, Method: POST Url=/v2/manage/utils/secret, Reason:";
+        assert_eq!(method_url_in(m), Some(("POST", "/v2/manage/utils/secret")));
+        assert_eq!(method_url_in("nothing here"), None);
+    }
+
+    #[test]
+    fn denial_messages() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                r#"{"forbidden": {"message": "Policy doesn't allow ecs:servers:list to be performed.", "code": 403}}"#,
+                Some("ecs:servers:list"),
+            ),
+            (
+                "Policy does not allow ecs:cloudServers:start to be performed.",
+                Some("ecs:cloudServers:start"),
+            ),
+            (
+                r#"{\"error\": {\"message\": \"Policy doesn't allow iam:users:get to be performed.\"}}"#,
+                Some("iam:users:get"),
+            ),
+            ("Policy doesn't allow %(actions)s to be performed.", None),
+            ("Policy allows ecs:servers:list", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(named_action(text), *want, "{text}");
+        }
+        assert!(has_denial_code(r#"{"error_code": "ECS.0110"}"#));
+        assert!(!has_denial_code(r#"{"error_code": "Ecs.0005"}"#));
+    }
+
+    #[test]
+    fn body_facts() {
+        let b = body_of(Some(r#"{"os-start": {"servers": [{"id": "x"}]}}"#));
+        assert!(b.batch);
+        assert_eq!(b.keys, ["os-start"]);
+        assert_eq!(
+            body_of(Some(r#"{"server": {"publicip": {"eip": {}}}}"#)).eip,
+            EipUse::New
+        );
+        assert_eq!(
+            body_of(Some(r#"{"server": {"publicip": {"id": "e"}}}"#)).eip,
+            EipUse::Existing
+        );
+        assert_eq!(
+            body_of(Some(r#"{"server": {"name": "n"}}"#)).eip,
+            EipUse::None
+        );
+        assert_eq!(body_of(None).eip, EipUse::Unknown);
+        assert!(!body_of(Some(r#"{"os-start": null}"#)).batch);
+    }
+}

@@ -1,0 +1,128 @@
+//! Small serde helpers for reading JSON records lazily: a top-level object as a list of
+//! borrowed (key, raw value) pairs, and strings that borrow from the buffer when they
+//! contain no escapes. Nothing here knows about trace fields.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A string that borrows from the input when it has no escapes.
+pub struct CowStr<'a>(pub Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of one JSON object, in input order, values left unparsed.
+pub struct Entries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    out.push((key.0, value));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Entries<'a> {
+    /// Parses `raw` as an object; `None` when it is any other JSON value.
+    pub fn of(raw: &'a RawValue) -> Option<Entries<'a>> {
+        if raw.get().starts_with('{') {
+            serde_json::from_str(raw.get()).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The value of the first member called `key`.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+/// The text of a JSON string value, borrowed when unescaped; `None` for other values.
+pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if raw.get().starts_with('"') {
+        serde_json::from_str::<CowStr>(raw.get()).ok().map(|s| s.0)
+    } else {
+        None
+    }
+}
+
+/// True for `null`.
+pub fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// A body-like value as text: objects and arrays as their JSON, a string as its content
+/// (which may itself hold JSON), `None` for null, `""` and other scalars' absence.
+pub fn as_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') | Some(b'[') => Some(Cow::Borrowed(text)),
+        Some(b'"') => as_str(raw).filter(|s| !s.trim().is_empty()),
+        Some(b'n') if text == "null" => None,
+        Some(_) => Some(Cow::Borrowed(text)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_borrow_and_keep_order() {
+        let text = r#"{"b": 1, "a\n": {"x": [1,2]}, "c": "s"}"#;
+        let e: Entries = serde_json::from_str(text).expect("object");
+        assert_eq!(e.0.len(), 3);
+        assert!(matches!(e.0[0].0, Cow::Borrowed("b")));
+        assert!(matches!(e.0[1].0, Cow::Owned(_)));
+        assert_eq!(e.get("c").map(RawValue::get), Some("\"s\""));
+    }
+
+    #[test]
+    fn text_of_values() {
+        let v = |s: &str| -> Box<RawValue> { RawValue::from_string(s.to_string()).expect("raw") };
+        assert_eq!(as_text(&v("null")), None);
+        assert_eq!(as_text(&v("\"\"")), None);
+        assert_eq!(
+            as_text(&v("\"{\\\"a\\\":1}\"")).as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(as_text(&v("{\"a\":1}")).as_deref(), Some("{\"a\":1}"));
+        assert_eq!(as_str(&v("12")), None);
+    }
+}

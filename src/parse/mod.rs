@@ -1,0 +1,480 @@
+//! Record formats: turns one JSON record (a CTS trace or a generic request trace) into a
+//! `Record` that borrows from the input buffer. Framing (where records start and end) is
+//! `read`'s job; deciding what a record means is `classify`'s.
+
+pub mod json;
+pub mod time;
+
+use json::{Entries, as_str, as_text, is_null};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The fields permtrail reads from a record, whatever the input calls them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Method,
+    Path,
+    Status,
+    Project,
+    User,
+    UserName,
+    UserId,
+    Time,
+    Request,
+    Response,
+    RequestId,
+    SourceIp,
+    TraceId,
+    TraceName,
+    TraceRating,
+    Message,
+    ResourceUrl,
+}
+
+const FIELD_COUNT: usize = 17;
+
+impl Field {
+    /// The names accepted by `--field NAME=KEY`.
+    pub const NAMES: [(&'static str, Field); FIELD_COUNT] = [
+        ("method", Field::Method),
+        ("path", Field::Path),
+        ("status", Field::Status),
+        ("project", Field::Project),
+        ("user", Field::User),
+        ("user_name", Field::UserName),
+        ("user_id", Field::UserId),
+        ("time", Field::Time),
+        ("request", Field::Request),
+        ("response", Field::Response),
+        ("request_id", Field::RequestId),
+        ("source_ip", Field::SourceIp),
+        ("trace_id", Field::TraceId),
+        ("trace_name", Field::TraceName),
+        ("trace_rating", Field::TraceRating),
+        ("message", Field::Message),
+        ("resource_url", Field::ResourceUrl),
+    ];
+
+    /// Looks a field up by its `--field` name.
+    pub fn by_name(name: &str) -> Option<Field> {
+        Field::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| *f)
+    }
+
+    /// Default keys, best first. A dotted key is a flat key with a dot or a nested path.
+    pub fn default_keys(self) -> &'static [&'static str] {
+        match self {
+            Field::Method => &[
+                "method",
+                "request_method",
+                "http_method",
+                "http.method",
+                "http.request.method",
+            ],
+            Field::Path => &[
+                "path",
+                "uri",
+                "url",
+                "request_uri",
+                "router_uri",
+                "url.path",
+                "http.target",
+                "http.url",
+            ],
+            Field::Status => &[
+                "status",
+                "status_code",
+                "http_status",
+                "code",
+                "http.status_code",
+                "http.response.status_code",
+            ],
+            Field::Project => &["project_id", "tenant_id", "project"],
+            Field::User => &["user"],
+            Field::UserName => &["user_name"],
+            Field::UserId => &["user_id"],
+            Field::Time => &[
+                "time",
+                "timestamp",
+                "@timestamp",
+                "start_time",
+                "record_time",
+            ],
+            Field::Request => &["request", "request_body"],
+            Field::Response => &["response", "response_body"],
+            Field::RequestId => &["request_id"],
+            Field::SourceIp => &["source_ip", "remote_addr", "client_ip"],
+            Field::TraceId => &["trace_id"],
+            Field::TraceName => &["trace_name"],
+            Field::TraceRating => &["trace_rating"],
+            Field::Message => &["message"],
+            Field::ResourceUrl => &["resource_url"],
+        }
+    }
+}
+
+/// Which keys feed which field, compiled once per run. Invariant: priorities within a
+/// field are unique, lower is better.
+#[derive(Debug, Clone)]
+pub struct FieldMap {
+    /// Top-level key -> (field, priority, remaining nested path).
+    by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>>,
+}
+
+impl Default for FieldMap {
+    fn default() -> Self {
+        FieldMap::new(&[])
+    }
+}
+
+impl FieldMap {
+    /// The default keys, with `overrides` replacing a field's keys by one key each.
+    pub fn new(overrides: &[(Field, String)]) -> FieldMap {
+        let mut by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>> = HashMap::new();
+        for (_, field) in Field::NAMES {
+            let keys: Vec<String> = match overrides.iter().find(|(f, _)| *f == field) {
+                Some((_, key)) => vec![key.clone()],
+                None => field.default_keys().iter().map(|k| k.to_string()).collect(),
+            };
+            for (prio, key) in keys.iter().enumerate() {
+                // Flat form first: `http.method` may be a key with a dot in it.
+                by_key
+                    .entry(key.clone())
+                    .or_default()
+                    .push((field, (2 * prio) as u8, Vec::new()));
+                if let Some((head, rest)) = key.split_once('.') {
+                    by_key.entry(head.to_string()).or_default().push((
+                        field,
+                        (2 * prio + 1) as u8,
+                        rest.split('.').map(str::to_string).collect(),
+                    ));
+                }
+            }
+        }
+        FieldMap { by_key }
+    }
+}
+
+/// One request as read from the input. Strings borrow from the input buffer unless they
+/// had escapes. `None` means the record did not carry the field (or carried null/"").
+#[derive(Debug, Default, Clone)]
+pub struct Record<'a> {
+    pub time: Option<time::Millis>,
+    pub method: Option<Cow<'a, str>>,
+    pub path: Option<Cow<'a, str>>,
+    pub status: Option<u16>,
+    /// The status field held something that is not an HTTP status (e.g. `"40x"`).
+    pub bad_status: bool,
+    pub project: Option<Cow<'a, str>>,
+    pub user: Option<Cow<'a, str>>,
+    pub request: Option<Cow<'a, str>>,
+    pub response: Option<Cow<'a, str>>,
+    pub request_id: Option<Cow<'a, str>>,
+    pub source_ip: Option<Cow<'a, str>>,
+    pub trace_id: Option<Cow<'a, str>>,
+    pub trace_name: Option<Cow<'a, str>>,
+    pub trace_rating: Option<Cow<'a, str>>,
+    pub message: Option<Cow<'a, str>>,
+    pub resource_url: Option<Cow<'a, str>>,
+}
+
+/// Why a record could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BadRecord {
+    /// Not valid JSON.
+    InvalidJson,
+    /// Valid JSON, but not an object.
+    NotAnObject,
+}
+
+impl BadRecord {
+    /// The reason as written to errors.csv.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadRecord::InvalidJson => "invalid_json",
+            BadRecord::NotAnObject => "not_an_object",
+        }
+    }
+}
+
+/// Receives each record with the byte offset where its JSON starts in the parsed slice.
+pub type Emit<'e, 'a> = dyn FnMut(usize, Record<'a>) + 'e;
+
+/// Reads one JSON value holding a record, calling `emit` for every record inside: a trace,
+/// a CTS API page's `traces`, or a trigger event's `cts`. Returns how many it emitted.
+pub fn parse_json<'a>(
+    bytes: &'a [u8],
+    fields: &FieldMap,
+    emit: &mut Emit<'_, 'a>,
+) -> Result<usize, BadRecord> {
+    let text = std::str::from_utf8(bytes).map_err(|_| BadRecord::InvalidJson)?;
+    let raw: &'a RawValue = serde_json::from_str(text).map_err(|_| BadRecord::InvalidJson)?;
+    parse_value(raw, bytes.as_ptr() as usize, fields, emit)
+}
+
+fn parse_value<'a>(
+    raw: &'a RawValue,
+    base: usize,
+    fields: &FieldMap,
+    emit: &mut Emit<'_, 'a>,
+) -> Result<usize, BadRecord> {
+    let entries = Entries::of(raw).ok_or(BadRecord::NotAnObject)?;
+    // Envelopes: only when the object is not itself a trace.
+    if entries.get("trace_id").is_none() && entries.get("trace_name").is_none() {
+        if let Some(inner) = entries.get("cts").filter(|v| v.get().starts_with('{')) {
+            return parse_value(inner, base, fields, emit);
+        }
+        if let Some(list) = entries.get("traces").filter(|v| v.get().starts_with('[')) {
+            let items: Vec<&'a RawValue> =
+                serde_json::from_str(list.get()).map_err(|_| BadRecord::InvalidJson)?;
+            let mut n = 0;
+            for item in items {
+                n += parse_value(item, base, fields, emit)?;
+            }
+            return Ok(n);
+        }
+    }
+    emit(
+        raw.get().as_ptr() as usize - base,
+        record_from(&entries, fields),
+    );
+    Ok(1)
+}
+
+fn lookup<'a>(raw: &'a RawValue, path: &[String]) -> Option<&'a RawValue> {
+    let mut current = raw;
+    for key in path {
+        current = Entries::of(current)?.get(key)?;
+    }
+    Some(current)
+}
+
+/// Parses an HTTP status from a number or numeric string; `Err` for anything else that
+/// is not null or empty.
+fn status_of(raw: &RawValue) -> Result<Option<u16>, ()> {
+    let text = raw.get();
+    let digits: Cow<str> = match as_str(raw) {
+        Some(s) => s,
+        None if text == "null" => return Ok(None),
+        None => Cow::Borrowed(text),
+    };
+    let digits = digits.trim();
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    match digits.parse::<u16>() {
+        Ok(n) if (100..=999).contains(&n) => Ok(Some(n)),
+        _ => Err(()),
+    }
+}
+
+fn time_of(raw: &RawValue) -> Option<time::Millis> {
+    match as_str(raw) {
+        Some(s) => time::parse(&s),
+        None => time::from_epoch(raw.get().parse().ok()?),
+    }
+}
+
+/// A scalar as text: strings as their content, numbers as written.
+fn scalar(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => as_str(raw).filter(|s| !s.is_empty()),
+        Some(b'{') | Some(b'[') | Some(b'n') | None => None,
+        Some(_) => Some(Cow::Borrowed(raw.get())),
+    }
+}
+
+/// The user of a CTS-style object (`name`, else `id`) or a plain string. A string holding
+/// JSON is read as that object.
+fn user_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = as_text(raw)?;
+    if !text.trim_start().starts_with('{') {
+        return Some(text);
+    }
+    match text {
+        Cow::Borrowed(obj) => user_in(obj),
+        Cow::Owned(obj) => user_in(&obj).map(|s| Cow::Owned(s.into_owned())),
+    }
+}
+
+fn user_in(object: &str) -> Option<Cow<'_, str>> {
+    let entries: Entries = serde_json::from_str(object).ok()?;
+    ["name", "user_name", "id"]
+        .iter()
+        .find_map(|k| entries.get(k).and_then(scalar))
+}
+
+fn record_from<'a>(entries: &Entries<'a>, fields: &FieldMap) -> Record<'a> {
+    let mut best: [Option<(u8, &'a RawValue)>; FIELD_COUNT] = [None; FIELD_COUNT];
+    for (key, value) in &entries.0 {
+        let Some(targets) = fields.by_key.get(key.as_ref()) else {
+            continue;
+        };
+        for (field, prio, rest) in targets {
+            let slot = &mut best[*field as usize];
+            if slot.is_some_and(|(p, _)| p <= *prio) {
+                continue;
+            }
+            let found = if rest.is_empty() {
+                Some(*value)
+            } else {
+                lookup(value, rest)
+            };
+            // A value of the wrong shape (e.g. `url` as an object) leaves room for the next key.
+            if let Some(v) = found.filter(|v| usable(*field, v)) {
+                *slot = Some((*prio, v));
+            }
+        }
+    }
+    let get = |f: Field| best[f as usize].map(|(_, v)| v);
+    let text = |f: Field| get(f).and_then(scalar);
+    let (status, bad_status) = match get(Field::Status).map(status_of) {
+        Some(Ok(s)) => (s, false),
+        Some(Err(())) => (None, true),
+        None => (None, false),
+    };
+    Record {
+        time: get(Field::Time).and_then(time_of),
+        method: text(Field::Method),
+        path: text(Field::Path),
+        status,
+        bad_status,
+        project: text(Field::Project),
+        user: get(Field::User)
+            .and_then(user_of)
+            .or_else(|| text(Field::UserName))
+            .or_else(|| text(Field::UserId)),
+        request: get(Field::Request).and_then(as_text),
+        response: get(Field::Response).and_then(as_text),
+        request_id: text(Field::RequestId),
+        source_ip: text(Field::SourceIp),
+        trace_id: text(Field::TraceId),
+        trace_name: text(Field::TraceName),
+        trace_rating: text(Field::TraceRating),
+        message: get(Field::Message).and_then(as_text),
+        resource_url: text(Field::ResourceUrl),
+    }
+}
+
+fn usable(field: Field, value: &RawValue) -> bool {
+    if is_null(value) {
+        return false;
+    }
+    let first = value.get().as_bytes().first().copied();
+    match field {
+        Field::User | Field::Request | Field::Response | Field::Message => true,
+        _ => !matches!(first, Some(b'{') | Some(b'[')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Record<'_> {
+        let mut out = Vec::new();
+        let n = parse_json(text.as_bytes(), &FieldMap::default(), &mut |_, r| {
+            out.push(r)
+        })
+        .expect("parses");
+        assert_eq!(n, 1);
+        out.pop().expect("one record")
+    }
+
+    #[test]
+    fn cts_type_variants() {
+        let cases: &[(&str, Option<u16>, Option<&str>)] = &[
+            (
+                r#"{"code": 403, "user": {"name": "alice", "id": "u1"}}"#,
+                Some(403),
+                Some("alice"),
+            ),
+            (
+                r#"{"code": "403", "user": "{\"id\": \"u1\"}"}"#,
+                Some(403),
+                Some("u1"),
+            ),
+            (r#"{"user": ""}"#, None, None),
+            (r#"{"code": null, "user": null}"#, None, None),
+            (r#"{"code": "", "user": "bob"}"#, None, Some("bob")),
+        ];
+        for (text, status, user) in cases {
+            let r = one(text);
+            assert_eq!(r.status, *status, "{text}");
+            assert_eq!(r.user.as_deref(), *user, "{text}");
+            assert!(!r.bad_status);
+        }
+        assert!(one(r#"{"code": "40x"}"#).bad_status);
+        assert!(one(r#"{"code": 70000}"#).bad_status);
+    }
+
+    #[test]
+    fn bodies_as_object_string_or_empty() {
+        let r = one(r#"{"request": {"os-start": null}, "response": "{\"forbidden\": {}}"}"#);
+        assert_eq!(r.request.as_deref(), Some(r#"{"os-start": null}"#));
+        assert_eq!(r.response.as_deref(), Some(r#"{"forbidden": {}}"#));
+        let r = one(r#"{"request": "", "response": null, "message": "free text"}"#);
+        assert_eq!((r.request, r.response), (None, None));
+        assert_eq!(r.message.as_deref(), Some("free text"));
+    }
+
+    #[test]
+    fn generic_names_flat_and_nested() {
+        let r = one(
+            r#"{"http": {"request": {"method": "get"}, "response": {"status_code": 403}},
+                "url": {"path": "/v2.1/p/servers"}, "tenant_id": "p", "user_name": "u"}"#,
+        );
+        assert_eq!(r.method.as_deref(), Some("get"));
+        assert_eq!(r.status, Some(403));
+        assert_eq!(r.path.as_deref(), Some("/v2.1/p/servers"));
+        assert_eq!(r.project.as_deref(), Some("p"));
+        assert_eq!(r.user.as_deref(), Some("u"));
+        let r = one(r#"{"http.method": "PUT", "status_code": "404", "uri": "/a"}"#);
+        assert_eq!(
+            (r.method.as_deref(), r.status, r.path.as_deref()),
+            (Some("PUT"), Some(404), Some("/a"))
+        );
+    }
+
+    #[test]
+    fn overrides_replace_default_keys() {
+        let map = FieldMap::new(&[(Field::Path, "req.target".into())]);
+        let mut out = Vec::new();
+        parse_json(
+            br#"{"path": "/no", "req": {"target": "/yes"}}"#,
+            &map,
+            &mut |_, r| out.push(r.path.map(|p| p.into_owned())),
+        )
+        .expect("parses");
+        assert_eq!(out, [Some("/yes".to_string())]);
+    }
+
+    #[test]
+    fn envelopes() {
+        let mut n = 0;
+        let text =
+            br#"{"meta_data": {"count": 2}, "traces": [{"trace_id": "a"}, {"trace_id": "b"}]}"#;
+        assert_eq!(
+            parse_json(text, &FieldMap::default(), &mut |_, _| n += 1),
+            Ok(2)
+        );
+        let text = br#"{"cts": {"trace_id": "a", "trace_name": "startServer"}}"#;
+        let mut names = Vec::new();
+        parse_json(text, &FieldMap::default(), &mut |_, r| {
+            names.push(r.trace_name.map(|s| s.into_owned()))
+        })
+        .expect("parses");
+        assert_eq!(names, [Some("startServer".to_string())]);
+        assert_eq!(
+            parse_json(b"[1]", &FieldMap::default(), &mut |_, _| ()),
+            Err(BadRecord::NotAnObject)
+        );
+        assert_eq!(
+            parse_json(b"{", &FieldMap::default(), &mut |_, _| ()),
+            Err(BadRecord::InvalidJson)
+        );
+    }
+}

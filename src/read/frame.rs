@@ -1,0 +1,489 @@
+//! Framing: cuts a decoded byte stream into chunks that end on record boundaries, so chunks
+//! can be parsed in parallel. Three framings, sniffed from the first bytes: JSON lines
+//! (cut at the last newline), one or more JSON arrays (cut after the last complete
+//! top-level element, found by a scanner that respects strings and escapes), and a single
+//! JSON document (read whole, bounded). Memory per file is bounded by chunk size plus the
+//! longest record, and the longest record by `max_record_bytes`.
+
+use super::fill_from;
+use memchr::{memchr_iter, memrchr};
+use std::io::Read;
+
+/// How records are delimited in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One record per line.
+    Lines,
+    /// Top-level JSON array(s) whose elements are records.
+    Array,
+    /// One JSON value, possibly over many lines (an API page, a trigger event).
+    Document,
+}
+
+/// One record's bytes inside a chunk, and the line where it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub line: u64,
+}
+
+/// A run of whole records. Invariant: `data` starts and ends on record boundaries; with
+/// `spans` the records are exactly those spans, without them every line is one record.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    /// Line number (1-based) of `data[0]`.
+    pub first_line: u64,
+    pub spans: Option<Vec<Span>>,
+}
+
+/// Limits for framing.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameOptions {
+    /// Bytes read per chunk (a chunk may be larger by the carried-over partial record).
+    pub chunk_size: usize,
+    /// A record longer than this is skipped and reported.
+    pub max_record_bytes: usize,
+}
+
+/// What the framer found besides chunks: records it had to skip, and how the stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A record that cannot be framed (too long, trailing garbage): skipped, run goes on.
+    Skipped { line: u64, reason: String },
+}
+
+/// Why a stream could not be read to its end: its remaining records are lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Totals of one framed stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameStats {
+    pub bytes: u64,
+}
+
+/// Picks the framing from the first bytes of a stream (after a UTF-8 BOM and white space).
+pub fn sniff(head: &[u8]) -> Framing {
+    let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let Some(first) = start.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Framing::Lines;
+    };
+    match start[first] {
+        b'[' => Framing::Array,
+        b'{' => {
+            let rest = &start[first..];
+            match memchr::memchr(b'\n', rest) {
+                Some(nl)
+                    if serde_json::from_slice::<serde::de::IgnoredAny>(&rest[..nl]).is_err() =>
+                {
+                    Framing::Document
+                }
+                _ => Framing::Lines,
+            }
+        }
+        _ => Framing::Lines,
+    }
+}
+
+/// Reads `reader` to its end, passing chunks and events to the sinks. `forced` overrides
+/// sniffing. Returns the byte count, or the error that ended the stream early (chunks
+/// before it have been delivered).
+pub fn frame(
+    reader: &mut dyn Read,
+    options: FrameOptions,
+    forced: Option<Framing>,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let chunk_size = options.chunk_size.max(1);
+    let mut buf = Vec::with_capacity(chunk_size);
+    let mut stats = FrameStats::default();
+    let read_err = |line: u64, e: std::io::Error| FrameError {
+        line,
+        reason: format!("read error: {e}"),
+    };
+    fill_from(reader, &mut buf, chunk_size.min(64 * 1024)).map_err(|e| read_err(1, e))?;
+    let framing = forced.unwrap_or_else(|| sniff(&buf));
+    if buf.starts_with(b"\xEF\xBB\xBF") {
+        buf.drain(..3);
+        stats.bytes += 3;
+    }
+    match framing {
+        Framing::Lines => lines(reader, buf, options, stats, chunks, events),
+        Framing::Array => arrays(reader, buf, options, stats, chunks, events),
+        Framing::Document => {
+            let limit = options.max_record_bytes;
+            fill_from(reader, &mut buf, limit.saturating_add(1)).map_err(|e| read_err(1, e))?;
+            if buf.len() > limit {
+                return Err(FrameError {
+                    line: 1,
+                    reason: format!("record longer than {limit} bytes"),
+                });
+            }
+            stats.bytes += buf.len() as u64;
+            let end = buf.len();
+            chunks(Chunk {
+                data: buf,
+                first_line: 1,
+                spans: Some(vec![Span {
+                    start: 0,
+                    end,
+                    line: 1,
+                }]),
+            });
+            Ok(stats)
+        }
+    }
+}
+
+fn count_lines(data: &[u8]) -> u64 {
+    memchr_iter(b'\n', data).count() as u64
+}
+
+fn lines(
+    reader: &mut dyn Read,
+    mut buf: Vec<u8>,
+    options: FrameOptions,
+    mut stats: FrameStats,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let mut line = 1u64;
+    // While skipping an over-long record, bytes are dropped until its newline.
+    let mut skipping = false;
+    loop {
+        let before = buf.len();
+        let want = before + options.chunk_size;
+        let result = fill_from(reader, &mut buf, want);
+        let eof = buf.len() < want;
+        if skipping {
+            match memchr::memchr(b'\n', &buf) {
+                Some(nl) => {
+                    stats.bytes += (nl + 1) as u64;
+                    buf.drain(..=nl);
+                    line += 1;
+                    skipping = false;
+                }
+                None => {
+                    stats.bytes += buf.len() as u64;
+                    buf.clear();
+                }
+            }
+        }
+        if !skipping {
+            let cut = if eof || result.is_err() {
+                Some(buf.len())
+            } else {
+                memrchr(b'\n', &buf).map(|nl| nl + 1)
+            };
+            match cut {
+                Some(cut) if cut > 0 => {
+                    let rest = buf.split_off(cut);
+                    let data = std::mem::replace(&mut buf, rest);
+                    stats.bytes += data.len() as u64;
+                    let first_line = line;
+                    line += count_lines(&data);
+                    chunks(Chunk {
+                        data,
+                        first_line,
+                        spans: None,
+                    });
+                }
+                _ if buf.len() > options.max_record_bytes => {
+                    events(Event::Skipped {
+                        line,
+                        reason: format!("record longer than {} bytes", options.max_record_bytes),
+                    });
+                    stats.bytes += buf.len() as u64;
+                    buf.clear();
+                    skipping = true;
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = result {
+            return Err(FrameError {
+                line,
+                reason: format!("read error: {e}"),
+            });
+        }
+        if eof {
+            return Ok(stats);
+        }
+    }
+}
+
+/// Scanner state for top-level JSON arrays, kept across buffer refills.
+#[derive(Debug, Default)]
+struct ArrayScan {
+    pos: usize,
+    line: u64,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// Start and line of the element being scanned.
+    element: Option<(usize, u64)>,
+    /// The element being scanned is too long and is being dropped.
+    discarding: bool,
+    /// Bytes after the last array that are not white space.
+    trailing: bool,
+}
+
+impl ArrayScan {
+    /// Scans `buf[pos..]`, appending complete elements to `spans`.
+    fn scan(&mut self, buf: &[u8], spans: &mut Vec<Span>) {
+        while self.pos < buf.len() {
+            let b = buf[self.pos];
+            if b == b'\n' {
+                self.line += 1;
+            }
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                self.pos += 1;
+                continue;
+            }
+            match (self.depth, self.element.is_some(), b) {
+                (0, _, b'[') => self.depth = 1,
+                (0, _, b) if b.is_ascii_whitespace() || b == b',' => {}
+                (0, _, _) => self.trailing = true,
+                (1, false, b) if b.is_ascii_whitespace() || b == b',' => {}
+                (1, false, b']') => self.depth = 0,
+                (1, false, b) => {
+                    self.element = Some((self.pos, self.line));
+                    match b {
+                        b'{' | b'[' => self.depth = 2,
+                        b'"' => self.in_string = true,
+                        _ => {}
+                    }
+                }
+                // A scalar element ends at the next separator.
+                (1, true, b) if b.is_ascii_whitespace() || b == b',' || b == b']' => {
+                    self.finish(self.pos, spans);
+                    if b == b']' {
+                        self.depth = 0;
+                    }
+                }
+                (1, true, b'"') => self.in_string = true,
+                (1, true, _) => {}
+                (_, _, b'"') => self.in_string = true,
+                (_, _, b'{') | (_, _, b'[') => self.depth += 1,
+                (_, _, b'}') | (_, _, b']') => {
+                    self.depth -= 1;
+                    if self.depth == 1 {
+                        self.finish(self.pos + 1, spans);
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn finish(&mut self, end: usize, spans: &mut Vec<Span>) {
+        if let Some((start, line)) = self.element.take()
+            && !std::mem::take(&mut self.discarding)
+        {
+            spans.push(Span { start, end, line });
+        }
+    }
+}
+
+fn arrays(
+    reader: &mut dyn Read,
+    mut buf: Vec<u8>,
+    options: FrameOptions,
+    mut stats: FrameStats,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let mut scan = ArrayScan {
+        line: 1,
+        ..ArrayScan::default()
+    };
+    let mut chunk_line = 1u64;
+    let mut spans = Vec::new();
+    let mut reported_trailing = false;
+    loop {
+        scan.scan(&buf, &mut spans);
+        if scan.trailing && !reported_trailing {
+            reported_trailing = true;
+            events(Event::Skipped {
+                line: scan.line,
+                reason: "data after the closing bracket of the array".into(),
+            });
+        }
+        // Everything before the open element (or the scan position) is complete.
+        let cut = match scan.element {
+            Some((start, _)) => start,
+            None => scan.pos,
+        };
+        if !spans.is_empty() {
+            let rest = buf.split_off(cut);
+            let data = std::mem::replace(&mut buf, rest);
+            stats.bytes += data.len() as u64;
+            chunks(Chunk {
+                data,
+                first_line: chunk_line,
+                spans: Some(std::mem::take(&mut spans)),
+            });
+        } else {
+            stats.bytes += cut as u64;
+            buf.drain(..cut);
+        }
+        scan.pos -= cut;
+        if let Some((start, line)) = scan.element.as_mut() {
+            *start -= cut;
+            chunk_line = *line;
+            if buf.len() > options.max_record_bytes && !scan.discarding {
+                events(Event::Skipped {
+                    line: *line,
+                    reason: format!("record longer than {} bytes", options.max_record_bytes),
+                });
+                scan.discarding = true;
+            }
+            if scan.discarding {
+                // Keep the scan position, drop the bytes: the element is never parsed.
+                stats.bytes += scan.pos as u64;
+                buf.drain(..scan.pos);
+                *start = 0;
+                scan.pos = 0;
+            }
+        } else {
+            chunk_line = scan.line;
+        }
+        let want = buf.len() + options.chunk_size;
+        let result = fill_from(reader, &mut buf, want);
+        if let Err(e) = result {
+            return Err(FrameError {
+                line: scan.line,
+                reason: format!("read error: {e}"),
+            });
+        }
+        if buf.len() == scan.pos {
+            stats.bytes += buf.len() as u64;
+            if scan.depth != 0 || scan.element.is_some() {
+                return Err(FrameError {
+                    line: scan.line,
+                    reason: "truncated: the array is not closed".into(),
+                });
+            }
+            return Ok(stats);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Framed = (
+        Vec<(u64, String)>,
+        Vec<Event>,
+        Result<FrameStats, FrameError>,
+    );
+
+    fn run(input: &[u8], chunk: usize) -> Framed {
+        let mut records = Vec::new();
+        let mut events = Vec::new();
+        let options = FrameOptions {
+            chunk_size: chunk,
+            max_record_bytes: 64,
+        };
+        let result = frame(
+            &mut &input[..],
+            options,
+            None,
+            &mut |c| match &c.spans {
+                Some(spans) => {
+                    for s in spans {
+                        records.push((
+                            s.line,
+                            String::from_utf8_lossy(&c.data[s.start..s.end]).into_owned(),
+                        ));
+                    }
+                }
+                None => {
+                    for (line, l) in (c.first_line..).zip(c.data.split(|b| *b == b'\n')) {
+                        if !l.is_empty() {
+                            records.push((line, String::from_utf8_lossy(l).into_owned()));
+                        }
+                    }
+                }
+            },
+            &mut |e| events.push(e),
+        );
+        (records, events, result)
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"  [{}]"), Framing::Array);
+        assert_eq!(sniff(b"\xEF\xBB\xBF[1]"), Framing::Array);
+        assert_eq!(sniff(b"{\"a\":1}\n{\"a\":2}\n"), Framing::Lines);
+        assert_eq!(sniff(b"{\n  \"traces\": []\n}\n"), Framing::Document);
+        assert_eq!(sniff(b"1.2.3.4 - - [x]"), Framing::Lines);
+    }
+
+    #[test]
+    fn arrays_split_anywhere_give_the_same_records() {
+        let input =
+            b"[\n {\"a\": \"]},[\\\"\"},\n {\"b\": [1, {\"c\": 2}]}, 7, \"s,]\"\n]\n[{\"d\": 1}]\n";
+        let (whole, events, result) = run(input, 1 << 20);
+        assert!(events.is_empty() && result.is_ok(), "{events:?} {result:?}");
+        let lines: Vec<u64> = whole.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [2, 3, 3, 3, 5]);
+        assert_eq!(whole[0].1, "{\"a\": \"]},[\\\"\"}");
+        assert_eq!(whole[3].1, "\"s,]\"");
+        for chunk in 1..input.len() {
+            let (split, _, result) = run(input, chunk);
+            assert_eq!(split, whole, "chunk size {chunk}");
+            assert!(result.is_ok());
+        }
+    }
+
+    #[test]
+    fn lines_split_anywhere_give_the_same_records() {
+        let input = b"{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}";
+        let (whole, _, _) = run(input, 1 << 20);
+        assert_eq!(whole.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 3, 4]);
+        for chunk in 1..input.len() {
+            assert_eq!(run(input, chunk).0, whole, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn unclosed_array_is_truncated() {
+        let (records, _, result) = run(b"[{\"a\":1},\n{\"b\":", 4);
+        assert_eq!(records.len(), 1);
+        assert_eq!(result.unwrap_err().line, 2);
+    }
+
+    #[test]
+    fn overlong_records_are_skipped() {
+        let long = "x".repeat(100);
+        let input = format!("{{\"a\":1}}\n{{\"b\":\"{long}\"}}\n{{\"c\":3}}\n");
+        let (records, events, result) = run(input.as_bytes(), 8);
+        assert!(result.is_ok());
+        assert_eq!(records.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 3]);
+        assert!(
+            matches!(&events[..], [Event::Skipped { line: 2, .. }]),
+            "{events:?}"
+        );
+        let input = format!("[{{\"a\":1}}, {{\"b\":\"{long}\"}},\n{{\"c\":3}}]");
+        let (records, events, result) = run(input.as_bytes(), 8);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(records.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(events.len(), 1);
+    }
+}

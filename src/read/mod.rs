@@ -1,0 +1,176 @@
+//! Input transport: finding input files, undoing compression (by magic bytes), and cutting
+//! a stream into chunks that end on record boundaries. What a record means is `parse`'s job.
+
+pub mod frame;
+
+use anyhow::{Context, Result};
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One input: a file or standard input. `name` is what reports call it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    /// `None` for standard input.
+    pub path: Option<PathBuf>,
+}
+
+/// A path that could not be walked, with the reason; the rest of the input still counts.
+#[derive(Debug, Clone)]
+pub struct WalkError {
+    pub name: String,
+    pub reason: String,
+}
+
+fn hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') && n != "." && n != "..")
+}
+
+/// Expands inputs into files: a directory is walked recursively (links followed, loops
+/// reported), skipping hidden entries and CTS `Digest` folders; `-` is standard input.
+/// Files under each directory come sorted by path, so the order never depends on the disk.
+pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            sources.push(Source {
+                name: "-".into(),
+                path: None,
+            });
+            continue;
+        }
+        if !input.is_dir() {
+            sources.push(Source {
+                name: input.display().to_string(),
+                path: Some(input.clone()),
+            });
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(input)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(hidden(e.file_name())
+                        || (e.file_type().is_dir() && e.file_name() == "Digest"))
+            });
+        for entry in walker {
+            match entry {
+                Ok(e) if e.file_type().is_dir() => {}
+                Ok(e) => sources.push(Source {
+                    name: e.path().display().to_string(),
+                    path: Some(e.into_path()),
+                }),
+                Err(e) => errors.push(WalkError {
+                    name: e
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| input.display().to_string()),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+    }
+    (sources, errors)
+}
+
+/// A decompressing reader chosen by the stream's first bytes, never by the file name.
+pub enum Decoder {
+    Plain(Box<dyn Read + Send>),
+    Gzip(Box<MultiGzDecoder<BufReader<Box<dyn Read + Send>>>>),
+}
+
+impl Read for Decoder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
+/// Whether the stream was compressed, for the summary.
+impl Decoder {
+    pub fn is_gzip(&self) -> bool {
+        matches!(self, Decoder::Gzip(_))
+    }
+}
+
+/// Reads `raw` until `buf` holds `want` bytes or the stream ends.
+pub(crate) fn fill(raw: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
+    while buf.len() < want {
+        let start = buf.len();
+        buf.resize(want, 0);
+        match raw.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                break;
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => {
+                buf.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A reader that first replays bytes already read (the sniffed magic).
+struct Replay<R> {
+    head: Vec<u8>,
+    pos: usize,
+    rest: R,
+}
+
+impl<R: Read> Read for Replay<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.rest.read(buf)
+    }
+}
+
+/// Opens a source and picks plain or gzip by its first two bytes (`1f 8b`).
+pub fn open(source: &Source) -> Result<Decoder> {
+    let mut raw: Box<dyn Read + Send> = match &source.path {
+        Some(path) => {
+            Box::new(File::open(path).with_context(|| format!("failed to open {}", source.name))?)
+        }
+        None => Box::new(io::stdin()),
+    };
+    let mut head = Vec::with_capacity(2);
+    fill(&mut raw, &mut head, 2).with_context(|| format!("failed to read {}", source.name))?;
+    let gzip = head == [0x1f, 0x8b];
+    let replay: Box<dyn Read + Send> = Box::new(Replay {
+        head,
+        pos: 0,
+        rest: raw,
+    });
+    Ok(if gzip {
+        Decoder::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            256 * 1024,
+            replay,
+        ))))
+    } else {
+        Decoder::Plain(replay)
+    })
+}
+
+/// Size of a file on disk, for progress; 0 when unknown.
+pub fn size_of(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+pub(crate) use fill as fill_from;
+pub use frame::{Chunk, Framing, Span};

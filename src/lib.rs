@@ -6,6 +6,52 @@
 //! is the glue, `cli` and `config` the command line.
 
 pub mod catalog;
+pub mod catalog_cmd;
 pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod count;
 pub mod parse;
 pub mod read;
+pub mod scan;
+pub mod summary;
+pub mod write;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::io::Write;
+
+/// Exit code when some input could not be read (the reports cover the rest).
+pub const EXIT_INPUT_ERRORS: u8 = 2;
+
+/// Runs the command line; returns the exit code (0, or 2 when some input was unreadable).
+pub fn run() -> anyhow::Result<u8> {
+    match Cli::parse().command {
+        Command::Scan(args) => {
+            let config = config::scan_config(args)?;
+            let result = scan::scan(&config)?;
+            write::write_reports(&config.out, &result.tally, &config.catalog, &result.inputs)?;
+            if !config.quiet {
+                eprint!("{}", summary::render(&result, &config.out));
+            } else {
+                for e in &result.file_errors {
+                    eprintln!("permtrail: {}:{}: {}", e.input, e.line, e.reason);
+                }
+            }
+            Ok(if result.file_errors.is_empty() {
+                0
+            } else {
+                EXIT_INPUT_ERRORS
+            })
+        }
+        Command::Catalog(command) => catalog_cmd::run(command),
+    }
+}
+
+/// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,9 +1,11 @@
 //! The catalog: which IAM action(s) an ECS API call or CTS trace is, and what each action
-//! depends on. `model` is the data, `text` its file format, `compiled` the lookup tables
-//! built once at start-up; `builtin` is the catalog shipped in the binary.
+//! depends on. `model` is the data, `text` its file format, `rst` the reader of the
+//! official permission pages, `compiled` the lookup tables built once at start-up;
+//! `builtin` is the catalog shipped in the binary.
 
 pub mod compiled;
 pub mod model;
+pub mod rst;
 pub mod text;
 
 pub use compiled::{ActionId, Catalog, EipUse};
@@ -52,4 +54,74 @@ pub fn with_builtin_rules(mut data: model::CatalogData) -> model::CatalogData {
 pub fn builtin() -> Result<Catalog, text::CatalogError> {
     let data = text::parse("ecs.catalog", BUILTIN_ROWS)?;
     Catalog::compile(with_builtin_rules(data))
+}
+
+/// One input of an import: a page or a directory of pages, and the revision it holds.
+#[derive(Debug, Clone)]
+pub struct ImportSource {
+    pub path: std::path::PathBuf,
+    pub revision: String,
+}
+
+/// Reads permission pages (RST, in `.rst` or `.txt` files; directories are read in name
+/// order, pages without tables contribute nothing) into one catalog. Earlier sources win:
+/// a later row is dropped when every API it lists already maps to the same actions.
+/// Returns the catalog and the repairs made, as `file:line: message` warnings.
+pub fn import(sources: &[ImportSource]) -> anyhow::Result<(model::CatalogData, Vec<String>)> {
+    use anyhow::Context;
+    let mut data = model::CatalogData::default();
+    let mut warnings = Vec::new();
+    let mut known: std::collections::HashSet<(model::Api, Vec<String>)> = Default::default();
+    for source in sources {
+        let files: Vec<std::path::PathBuf> = if source.path.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(&source.path)
+                .with_context(|| format!("failed to read {}", source.path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "rst" || e == "txt"))
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![source.path.clone()]
+        };
+        let mut added = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let page = rst::read_page(&name, &text, &source.revision)?;
+            warnings.extend(page.warnings);
+            for row in page.rows {
+                let covered = row
+                    .apis
+                    .iter()
+                    .all(|api| known.contains(&(api.clone(), row.actions.clone())));
+                if !covered {
+                    added.push(row);
+                }
+            }
+        }
+        for row in &added {
+            for api in &row.apis {
+                known.insert((api.clone(), row.actions.clone()));
+            }
+        }
+        data.rows.extend(added);
+    }
+    let labels: Vec<String> = sources
+        .iter()
+        .map(|s| {
+            let name = s
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("{} ({})", name, s.revision)
+        })
+        .collect();
+    data.description = format!("imported from {}", labels.join(", then "));
+    Ok((data, warnings))
 }

@@ -51,14 +51,17 @@ pub struct FrameOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A record that cannot be framed (too long, trailing garbage): skipped, run goes on.
-    Skipped { line: u64, reason: String },
+    Skipped { line: u64, reason: &'static str },
 }
 
 /// Why a stream could not be read to its end: its remaining records are lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameError {
     pub line: u64,
-    pub reason: String,
+    /// Short code for errors.csv (`truncated`, `read_error`, `record_too_long`).
+    pub reason: &'static str,
+    /// Human detail for the summary.
+    pub detail: String,
 }
 
 /// Totals of one framed stream.
@@ -105,7 +108,8 @@ pub fn frame(
     let mut stats = FrameStats::default();
     let read_err = |line: u64, e: std::io::Error| FrameError {
         line,
-        reason: format!("read error: {e}"),
+        reason: "read_error",
+        detail: e.to_string(),
     };
     fill_from(reader, &mut buf, chunk_size.min(64 * 1024)).map_err(|e| read_err(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
@@ -122,7 +126,8 @@ pub fn frame(
             if buf.len() > limit {
                 return Err(FrameError {
                     line: 1,
-                    reason: format!("record longer than {limit} bytes"),
+                    reason: "record_too_long",
+                    detail: format!("document longer than {limit} bytes"),
                 });
             }
             stats.bytes += buf.len() as u64;
@@ -197,7 +202,7 @@ fn lines(
                 _ if buf.len() > options.max_record_bytes => {
                     events(Event::Skipped {
                         line,
-                        reason: format!("record longer than {} bytes", options.max_record_bytes),
+                        reason: "record_too_long",
                     });
                     stats.bytes += buf.len() as u64;
                     buf.clear();
@@ -209,7 +214,8 @@ fn lines(
         if let Err(e) = result {
             return Err(FrameError {
                 line,
-                reason: format!("read error: {e}"),
+                reason: "read_error",
+                detail: e.to_string(),
             });
         }
         if eof {
@@ -320,7 +326,7 @@ fn arrays(
             reported_trailing = true;
             events(Event::Skipped {
                 line: scan.line,
-                reason: "data after the closing bracket of the array".into(),
+                reason: "trailing_data",
             });
         }
         // Everything before the open element (or the scan position) is complete.
@@ -348,7 +354,7 @@ fn arrays(
             if buf.len() > options.max_record_bytes && !scan.discarding {
                 events(Event::Skipped {
                     line: *line,
-                    reason: format!("record longer than {} bytes", options.max_record_bytes),
+                    reason: "record_too_long",
                 });
                 scan.discarding = true;
             }
@@ -367,7 +373,8 @@ fn arrays(
         if let Err(e) = result {
             return Err(FrameError {
                 line: scan.line,
-                reason: format!("read error: {e}"),
+                reason: "read_error",
+                detail: e.to_string(),
             });
         }
         if buf.len() == scan.pos {
@@ -375,7 +382,8 @@ fn arrays(
             if scan.depth != 0 || scan.element.is_some() {
                 return Err(FrameError {
                     line: scan.line,
-                    reason: "truncated: the array is not closed".into(),
+                    reason: "truncated",
+                    detail: "the JSON array is not closed".into(),
                 });
             }
             return Ok(stats);

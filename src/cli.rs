@@ -1,0 +1,115 @@
+//! The command line, described with clap; nothing here acts. `config` turns it into a
+//! validated `ScanConfig`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Explain denied ECS calls in Open Telekom Cloud / Huawei Cloud audit logs.
+///
+/// permtrail classifies every request of CTS traces and request logs into its documented
+/// ECS IAM action, finds the calls that were denied, tells whether a missing dependency
+/// permission caused it, and writes CSV reports per project.
+#[derive(Debug, Parser)]
+#[command(name = "permtrail", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan logs and write reports.
+    Scan(ScanArgs),
+    /// Work with permission catalogs.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `permtrail catalog` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Read official permission pages (RST) into the permtrail catalog format.
+    ///
+    /// Inputs are pages or directories of pages, in priority order: a row of a later input
+    /// is dropped when an earlier one already maps its APIs to the same actions.
+    Import {
+        /// Pages or directories of pages.
+        #[arg(required = true, value_name = "PAGE|DIR")]
+        inputs: Vec<PathBuf>,
+        /// Revision label per input, in order; the last one repeats (default `current`).
+        #[arg(long = "revision", value_name = "LABEL")]
+        revisions: Vec<String>,
+        /// Output file (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Record formats for `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Detect per file.
+    Auto,
+    /// CTS traces (arrays, JSON lines, API pages, trigger events).
+    Cts,
+    /// Generic JSON lines, one request per line.
+    Jsonl,
+}
+
+/// Options of `permtrail scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Files or directories to read (`-` for stdin); directories are walked recursively.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Directory for the reports.
+    #[arg(short, long, value_name = "DIR", default_value = "permtrail-report")]
+    pub out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Catalog file to use instead of the built-in one (permtrail catalog format).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Only records at or after this time (RFC 3339, or YYYY-MM-DD in UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this time (RFC 3339, or YYYY-MM-DD in UTC).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this project (repeatable).
+    #[arg(long = "project", value_name = "ID")]
+    pub projects: Vec<String>,
+    /// Count every record, even repeats of a trace_id.
+    #[arg(long)]
+    pub no_dedupe: bool,
+    /// Record format; `auto` detects it per file.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// Read a field from another key, e.g. `path=req.target` (repeatable). Names: method,
+    /// path, status, project, user, user_name, user_id, time, request, response,
+    /// request_id, source_ip, trace_id, trace_name, trace_rating, message, resource_url.
+    #[arg(long = "field", value_name = "NAME=KEY")]
+    pub fields: Vec<String>,
+    /// No progress line and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Bytes read per chunk of work.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub chunk_size: usize,
+    /// Records longer than this are skipped and listed in errors.csv.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_record_bytes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

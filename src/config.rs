@@ -1,0 +1,83 @@
+//! Validation: turns parsed arguments into a `ScanConfig`, loading the catalog and
+//! checking every value, so the core never sees clap or an invalid option.
+
+use crate::catalog::{self, Catalog};
+use crate::cli::{FormatArg, ScanArgs};
+use crate::parse::{Field, FieldMap, time};
+use crate::read::frame::FrameOptions;
+use crate::scan::{Format, ScanConfig};
+use anyhow::{Context, Result, bail};
+
+/// Loads a catalog file in the permtrail format; its body-key and trace rules default to
+/// the built-in ones.
+pub fn load_catalog(path: &std::path::Path) -> Result<Catalog> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read catalog {}", path.display()))?;
+    let data = catalog::text::parse(&path.display().to_string(), &text)?;
+    Ok(Catalog::compile(catalog::with_builtin_rules(data))?)
+}
+
+/// Validates `args` into a scan configuration.
+pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
+    let catalog = match &args.catalog {
+        Some(path) => load_catalog(path)?,
+        None => catalog::builtin()?,
+    };
+    let bound = |name: &str, value: &Option<String>| -> Result<Option<time::Millis>> {
+        value
+            .as_deref()
+            .map(|v| {
+                time::parse_bound(v)
+                    .with_context(|| format!("--{name} `{v}`: expected RFC 3339 or YYYY-MM-DD"))
+            })
+            .transpose()
+    };
+    let since = bound("since", &args.since)?;
+    let until = bound("until", &args.until)?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        bail!("--since must be before --until");
+    }
+    let mut overrides = Vec::new();
+    for spec in &args.fields {
+        let Some((name, key)) = spec.split_once('=') else {
+            bail!("--field `{spec}`: expected NAME=KEY");
+        };
+        let field = Field::by_name(name.trim())
+            .with_context(|| format!("--field `{spec}`: unknown field name `{name}`"))?;
+        if key.trim().is_empty() {
+            bail!("--field `{spec}`: empty key");
+        }
+        overrides.push((field, key.trim().to_string()));
+    }
+    if args.chunk_size == 0 {
+        bail!("--chunk-size must be at least 1");
+    }
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    Ok(ScanConfig {
+        inputs: args.inputs,
+        out: args.out,
+        threads,
+        catalog,
+        since,
+        until,
+        projects: args.projects.into_iter().collect(),
+        dedupe: !args.no_dedupe,
+        format: match args.format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Cts => Format::Cts,
+            FormatArg::Jsonl => Format::Jsonl,
+        },
+        fields: FieldMap::new(&overrides),
+        quiet: args.quiet,
+        frame: FrameOptions {
+            chunk_size: args.chunk_size,
+            max_record_bytes: args.max_record_bytes.max(1),
+        },
+    })
+}

@@ -1,0 +1,370 @@
+//! The scan pipeline's glue: reads every input (files in parallel, each file's chunks in
+//! parallel), parses, classifies and counts records, then writes the reports. Memory is
+//! bounded by the number of chunks in flight (`2 × threads + 2`) plus the distinct keys
+//! counted.
+
+use crate::catalog::Catalog;
+use crate::classify::{self, Outcome};
+use crate::count::{Loc, Tally};
+use crate::parse::{self, FieldMap, time::Millis};
+use crate::read::frame::{self, Event, FrameOptions, Framing};
+use crate::read::{self, Chunk, Source};
+use memchr::memchr_iter;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which record formats to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Sniff each file.
+    Auto,
+    /// CTS traces: arrays, JSON lines, API pages, trigger events.
+    Cts,
+    /// One JSON record per line, never an array or a multi-line document.
+    Jsonl,
+}
+
+/// A validated scan request; the core never sees the command line.
+#[derive(Debug)]
+pub struct ScanConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub threads: usize,
+    pub catalog: Catalog,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    /// Empty: every project.
+    pub projects: HashSet<String>,
+    pub dedupe: bool,
+    pub format: Format,
+    pub fields: FieldMap,
+    pub quiet: bool,
+    pub frame: FrameOptions,
+}
+
+/// A file that could not be read to its end.
+#[derive(Debug, Clone)]
+pub struct FileError {
+    pub input: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// The result of a scan, for the summary and the exit code.
+#[derive(Debug)]
+pub struct ScanResult {
+    pub tally: Tally,
+    pub inputs: Vec<String>,
+    pub bytes: u64,
+    pub gzip_files: u64,
+    pub elapsed: Duration,
+    pub file_errors: Vec<FileError>,
+}
+
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+const SHARDS: usize = 64;
+
+/// Trace ids seen so far, as 64-bit hashes in sharded sets (8 bytes each plus table slack).
+struct Seen {
+    shards: Vec<Mutex<HashSet<u64, BuildHasherDefault<IdentityHasher>>>>,
+}
+
+impl Seen {
+    fn new() -> Seen {
+        Seen {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashSet::default()))
+                .collect(),
+        }
+    }
+
+    /// True the first time `hash` is offered.
+    fn first(&self, hash: u64) -> bool {
+        let shard = &self.shards[(hash >> 58) as usize % SHARDS];
+        shard
+            .lock()
+            .expect("no panics while holding the lock")
+            .insert(hash)
+    }
+}
+
+/// Stable 64-bit hash of a trace id (SipHash with fixed keys, so runs agree).
+fn trace_hash(id: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+struct Shared<'c> {
+    config: &'c ScanConfig,
+    seen: Seen,
+    bytes: AtomicU64,
+    in_flight: AtomicUsize,
+    /// One tally per worker thread, merged at the end.
+    tallies: Vec<Mutex<Tally>>,
+}
+
+impl Shared<'_> {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        let slot = rayon::current_thread_index().unwrap_or(0) % self.tallies.len();
+        self.tallies[slot]
+            .lock()
+            .expect("no panics while holding the lock")
+    }
+}
+
+fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc: Loc) {
+    let config = shared.config;
+    if config.since.is_some() || config.until.is_some() {
+        let inside = record.time.is_some_and(|t| {
+            config.since.is_none_or(|s| t >= s) && config.until.is_none_or(|u| t < u)
+        });
+        if !inside {
+            tally.out_of_time += 1;
+            return;
+        }
+    }
+    let call = classify::classify(&config.catalog, &record);
+    if !config.projects.is_empty()
+        && !call
+            .project
+            .as_deref()
+            .is_some_and(|p| config.projects.contains(p))
+    {
+        tally.other_projects += 1;
+        return;
+    }
+    let dedupe = if config.dedupe {
+        record.trace_id.as_deref().map(trace_hash)
+    } else {
+        None
+    };
+    let counted = dedupe.is_none_or(|h| shared.seen.first(h));
+    if !counted && call.outcome != Outcome::Denied {
+        tally.duplicates += 1;
+        return;
+    }
+    tally.add(&record, &call, loc, dedupe, counted);
+}
+
+fn process_chunk(shared: &Shared, file: u32, chunk: &Chunk) {
+    let mut tally = Tally::default();
+    let fields = &shared.config.fields;
+    let data = &chunk.data[..];
+    let one = |bytes: &[u8], line: u64, tally: &mut Tally| {
+        let mut records = Vec::new();
+        match parse::parse_json(bytes, fields, &mut |offset, r| records.push((offset, r))) {
+            Ok(_) => {
+                for (offset, record) in records {
+                    let extra = memchr_iter(b'\n', &bytes[..offset]).count() as u64;
+                    process_record(
+                        shared,
+                        tally,
+                        record,
+                        Loc {
+                            file,
+                            line: line + extra,
+                        },
+                    );
+                }
+            }
+            Err(bad) => tally.error(Loc { file, line }, bad.as_str()),
+        }
+    };
+    match &chunk.spans {
+        Some(spans) => {
+            for span in spans {
+                one(&data[span.start..span.end], span.line, &mut tally);
+            }
+        }
+        None => {
+            for (line, bytes) in (chunk.first_line..).zip(data.split(|b| *b == b'\n')) {
+                let bytes = bytes.trim_ascii();
+                if !bytes.is_empty() {
+                    one(bytes, line, &mut tally);
+                }
+            }
+        }
+    }
+    shared.tally().merge(tally);
+}
+
+/// Reads one input, handing its chunks to the pool. Returns the file's error, if any.
+fn read_source<'s>(
+    scope: &rayon::Scope<'s>,
+    shared: &'s Shared<'s>,
+    file: u32,
+    source: &Source,
+    gzip: &AtomicU64,
+) -> Option<FileError> {
+    let config = shared.config;
+    let fail = |line: u64, reason: String| FileError {
+        input: source.name.clone(),
+        line,
+        reason,
+    };
+    let mut reader = match read::open(source) {
+        Ok(r) => r,
+        Err(e) => return Some(fail(0, format!("{e:#}"))),
+    };
+    if reader.is_gzip() {
+        gzip.fetch_add(1, Ordering::Relaxed);
+    }
+    let limit = 2 * rayon::current_num_threads() + 2;
+    let forced = match config.format {
+        Format::Jsonl => Some(Framing::Lines),
+        _ => None,
+    };
+    let mut events = Vec::new();
+    let result = frame::frame(
+        &mut reader,
+        config.frame,
+        forced,
+        &mut |chunk| {
+            while shared.in_flight.load(Ordering::Acquire) >= limit {
+                // Help with parsing instead of reading further ahead.
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
+            shared
+                .bytes
+                .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+            scope.spawn(move |_| {
+                process_chunk(shared, file, &chunk);
+                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            });
+        },
+        &mut |event| events.push(event),
+    );
+    {
+        let mut tally = shared.tally();
+        for Event::Skipped { line, reason } in events {
+            tally.error(Loc { file, line }, reason);
+        }
+        if let Err(e) = &result {
+            tally.error(Loc { file, line: e.line }, e.reason);
+        }
+    }
+    result
+        .err()
+        .map(|e| fail(e.line, format!("{}: {}", e.reason, e.detail)))
+}
+
+/// Runs a whole scan: discovery, reading, counting. Writing is left to the caller.
+pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
+    let start = Instant::now();
+    let (sources, walk_errors) = read::discover(&config.inputs);
+    let mut file_errors: Vec<FileError> = walk_errors
+        .into_iter()
+        .map(|e| FileError {
+            input: e.name,
+            line: 0,
+            reason: e.reason,
+        })
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads.max(1))
+        .build()?;
+    let shared = Shared {
+        config,
+        seen: Seen::new(),
+        bytes: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        tallies: (0..config.threads.max(1))
+            .map(|_| Mutex::new(Tally::default()))
+            .collect(),
+    };
+    let gzip = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let files_done = AtomicUsize::new(0);
+    let show_progress = !config.quiet && std::io::stderr().is_terminal();
+    let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
+    std::thread::scope(|threads| {
+        if show_progress {
+            threads.spawn(|| progress(&shared, &done, &files_done, sources.len(), start));
+        }
+        pool.install(|| {
+            rayon::scope(|scope| {
+                sources.par_iter().enumerate().for_each(|(index, source)| {
+                    if let Some(e) = read_source(scope, &shared, index as u32, source, &gzip) {
+                        errors
+                            .lock()
+                            .expect("no panics while holding the lock")
+                            .push(e);
+                    }
+                    files_done.fetch_add(1, Ordering::Relaxed);
+                });
+            });
+        });
+        done.store(true, Ordering::Release);
+    });
+    let mut errors = errors
+        .into_inner()
+        .expect("no panics while holding the lock");
+    errors.sort_by(|a, b| a.input.cmp(&b.input));
+    file_errors.extend(errors);
+    let mut tally = Tally::default();
+    for slot in shared.tallies {
+        tally.merge(slot.into_inner().expect("no panics while holding the lock"));
+    }
+    tally.finish();
+    Ok(ScanResult {
+        tally,
+        inputs: sources.into_iter().map(|s| s.name).collect(),
+        bytes: shared.bytes.load(Ordering::Relaxed),
+        gzip_files: gzip.load(Ordering::Relaxed),
+        elapsed: start.elapsed(),
+        file_errors,
+    })
+}
+
+fn progress(
+    shared: &Shared,
+    done: &AtomicBool,
+    files_done: &AtomicUsize,
+    files: usize,
+    start: Instant,
+) {
+    let mut last = Instant::now();
+    while !done.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(50));
+        if last.elapsed() < Duration::from_millis(250) {
+            continue;
+        }
+        last = Instant::now();
+        let bytes = shared.bytes.load(Ordering::Relaxed) as f64;
+        let secs = start.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r\x1b[2K{} / {} files, {:.1} MB, {:.0} MB/s",
+            files_done.load(Ordering::Relaxed),
+            files,
+            bytes / 1e6,
+            bytes / 1e6 / secs
+        );
+    }
+    eprint!("\r\x1b[2K");
+}

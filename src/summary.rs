@@ -1,0 +1,84 @@
+//! The one-screen human summary printed to stderr after a scan.
+
+use crate::classify::Cause;
+use crate::scan::ScanResult;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Formats the summary: input volume and speed, outcomes, denials by cause, the projects
+/// with most denials, unreadable records by reason, and file errors.
+pub fn render(result: &ScanResult, out: &Path) -> String {
+    let t = &result.tally;
+    let secs = result.elapsed.as_secs_f64().max(1e-9);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "permtrail: {} inputs ({} gzip), {:.1} MB in {:.2} s ({:.0} MB/s)",
+        result.inputs.len(),
+        result.gzip_files,
+        result.bytes as f64 / 1e6,
+        secs,
+        result.bytes as f64 / 1e6 / secs
+    );
+    let (mut classified, mut allowed, mut denied, mut failed) = (0, 0, 0, 0);
+    for p in t.projects.values() {
+        classified += p.stats.classified;
+        allowed += p.stats.allowed;
+        denied += p.stats.denied;
+        failed += p.stats.failed;
+    }
+    let _ = writeln!(
+        s,
+        "  records {}: classified {classified} (allowed {allowed}, denied {denied}, failed {failed}), unclassified {}",
+        t.records,
+        t.records - classified
+    );
+    let skipped: u64 = t.error_counts.values().sum();
+    let _ = writeln!(
+        s,
+        "  not counted: {} duplicate trace ids, {} outside the time range, {} other projects, {} unreadable",
+        t.duplicates, t.out_of_time, t.other_projects, skipped
+    );
+    let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
+    let mut by_project: Vec<(u64, &str)> = Vec::new();
+    for (name, p) in &t.projects {
+        for ((_, cause, _), d) in &p.denials {
+            *causes.entry(*cause).or_default() += d.calls;
+        }
+        if p.stats.denied > 0 {
+            by_project.push((p.stats.denied, name));
+        }
+    }
+    let causes: Vec<String> = Cause::ALL
+        .iter()
+        .map(|c| format!("{} {}", c.as_str(), causes.get(c).copied().unwrap_or(0)))
+        .collect();
+    let _ = writeln!(s, "  denials by cause: {}", causes.join(", "));
+    by_project.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    if !by_project.is_empty() {
+        let top: Vec<String> = by_project
+            .iter()
+            .take(5)
+            .map(|(n, p)| format!("{p} {n}"))
+            .collect();
+        let _ = writeln!(s, "  top projects by denials: {}", top.join(", "));
+    }
+    if !t.error_counts.is_empty() {
+        let reasons: Vec<String> = t
+            .error_counts
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  unreadable records: {} (see errors.csv)",
+            reasons.join(", ")
+        );
+    }
+    for e in &result.file_errors {
+        let _ = writeln!(s, "  error: {}:{}: {}", e.input, e.line, e.reason);
+    }
+    let _ = writeln!(s, "  reports in {}", out.display());
+    s
+}

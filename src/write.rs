@@ -1,0 +1,283 @@
+//! Reports: turns a finished `Tally` into the CSV and JSON files of `--out`. Rows are
+//! sorted as documented; files are written under temporary names in `--out` and renamed
+//! into place only when all of them are complete, so a failed run never leaves a
+//! half-written report.
+
+use crate::catalog::{ActionId, Catalog};
+use crate::count::{DeniedCall, Tally};
+use crate::parse::time::{self, Millis};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Names of the report files, in the order they are written.
+pub const REPORTS: [&str; 7] = [
+    "denials.csv",
+    "denied_calls.csv",
+    "projects.csv",
+    "actions.csv",
+    "unclassified.csv",
+    "policies.json",
+    "errors.csv",
+];
+
+fn names(catalog: &Catalog, ids: &[ActionId]) -> String {
+    let mut out = String::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        out.push_str(catalog.name(*id));
+    }
+    out
+}
+
+fn seen(range: Option<(Millis, Millis)>) -> (String, String) {
+    match range {
+        Some((a, b)) => (time::format(a), time::format(b)),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<fs::File>> {
+    let file =
+        fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
+    Ok(csv::WriterBuilder::new().from_writer(file))
+}
+
+/// `input` column text: the input's name and the record's line.
+fn input_of(inputs: &[String], file: u32, line: u64) -> String {
+    let name = inputs.get(file as usize).map(String::as_str).unwrap_or("?");
+    format!("{name}:{line}")
+}
+
+/// Reduces copies of one trace to the copy at the smallest location, then sorts by time
+/// and input (name, then line number).
+pub fn denied_rows(mut rows: Vec<DeniedCall>, inputs: &[String]) -> Vec<DeniedCall> {
+    rows.sort_by(|a, b| {
+        (a.dedupe.is_none(), a.dedupe, a.loc).cmp(&(b.dedupe.is_none(), b.dedupe, b.loc))
+    });
+    rows.dedup_by(|later, first| later.dedupe.is_some() && later.dedupe == first.dedupe);
+    let name = |r: &DeniedCall| inputs.get(r.loc.file as usize).map_or("", String::as_str);
+    rows.sort_by(|a, b| {
+        (a.time.cmp(&b.time))
+            .then_with(|| name(a).cmp(name(b)))
+            .then(a.loc.line.cmp(&b.loc.line))
+    });
+    rows
+}
+
+/// Writes every report into `out` (created if missing). `inputs` names input files by index.
+pub fn write_reports(
+    out: &Path,
+    tally: &Tally,
+    catalog: &Catalog,
+    inputs: &[String],
+) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    let staging = out.join(format!(".permtrail-tmp-{}", std::process::id()));
+    fs::create_dir_all(&staging)
+        .with_context(|| format!("failed to create {}", staging.display()))?;
+    let result = write_all(&staging, tally, catalog, inputs).and_then(|()| {
+        for name in REPORTS {
+            let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
+            fs::rename(&from, &to)
+                .with_context(|| format!("failed to move {} into place", to.display()))?;
+        }
+        Ok(())
+    });
+    let _ = fs::remove_dir_all(&staging);
+    result
+}
+
+fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) -> Result<()> {
+    let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
+    projects.sort_by(|a, b| a.0.cmp(b.0));
+
+    let mut w = csv_writer(&dir.join("denials.csv"))?;
+    w.write_record([
+        "project_id",
+        "action",
+        "cause",
+        "missing_permission",
+        "calls",
+        "users",
+        "first_seen",
+        "last_seen",
+    ])?;
+    let mut policies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (project, t) in &projects {
+        let mut rows: Vec<_> = t
+            .denials
+            .iter()
+            .map(|((ids, cause, missing), stats)| {
+                (names(catalog, ids), cause.as_str(), missing.as_str(), stats)
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        for (action, cause, missing, stats) in rows {
+            let (first, last) = seen(stats.seen);
+            w.write_record([
+                project.as_str(),
+                &action,
+                cause,
+                missing,
+                &stats.calls.to_string(),
+                &stats.users.len().to_string(),
+                &first,
+                &last,
+            ])?;
+            if cause == "missing_dependency" && !missing.is_empty() {
+                policies.entry(project.as_str()).or_default().push(missing);
+            }
+        }
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("denied_calls.csv"))?;
+    w.write_record([
+        "time",
+        "project_id",
+        "user",
+        "source_ip",
+        "method",
+        "path",
+        "trace_name",
+        "action",
+        "cause",
+        "missing_permission",
+        "request_id",
+        "input",
+    ])?;
+    for row in denied_rows(tally.denied_calls.clone(), inputs) {
+        w.write_record([
+            &row.time.map(time::format).unwrap_or_default(),
+            &row.project,
+            &row.user,
+            &row.source_ip,
+            &row.method,
+            &row.path,
+            &row.trace_name,
+            &names(catalog, &row.actions),
+            row.cause.as_str(),
+            &row.missing,
+            &row.request_id,
+            &input_of(inputs, row.loc.file, row.loc.line),
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("projects.csv"))?;
+    w.write_record([
+        "project_id",
+        "records",
+        "classified",
+        "allowed",
+        "denied",
+        "failed",
+        "dependency_denials",
+        "unclassified",
+        "first_seen",
+        "last_seen",
+    ])?;
+    for (project, t) in &projects {
+        let s = &t.stats;
+        let (first, last) = seen(s.seen);
+        w.write_record([
+            project.as_str(),
+            &s.records.to_string(),
+            &s.classified.to_string(),
+            &s.allowed.to_string(),
+            &s.denied.to_string(),
+            &s.failed.to_string(),
+            &s.dependency_denials.to_string(),
+            &(s.records - s.classified).to_string(),
+            &first,
+            &last,
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("actions.csv"))?;
+    w.write_record([
+        "project_id",
+        "action",
+        "calls",
+        "allowed",
+        "denied",
+        "failed",
+    ])?;
+    for (project, t) in &projects {
+        let mut rows: Vec<_> = t
+            .actions
+            .iter()
+            .map(|(ids, s)| (names(catalog, ids), s))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        for (action, s) in rows {
+            w.write_record([
+                project.as_str(),
+                &action,
+                &s.calls.to_string(),
+                &s.allowed.to_string(),
+                &s.denied.to_string(),
+                &s.failed.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("unclassified.csv"))?;
+    w.write_record([
+        "method",
+        "path_template",
+        "trace_name",
+        "calls",
+        "denied",
+        "example",
+    ])?;
+    let mut rows: Vec<_> = tally.unclassified.iter().collect();
+    rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(b.0)));
+    for ((method, template, trace), s) in rows {
+        w.write_record([
+            method.as_str(),
+            template,
+            trace,
+            &s.calls.to_string(),
+            &s.denied.to_string(),
+            &s.example,
+        ])?;
+    }
+    w.flush()?;
+
+    let mut doc = serde_json::Map::new();
+    for (project, mut actions) in policies {
+        actions.sort_unstable();
+        actions.dedup();
+        doc.insert(
+            project.to_string(),
+            serde_json::json!({
+                "Version": "1.1",
+                "Statement": [{"Effect": "Allow", "Action": actions}],
+            }),
+        );
+    }
+    let mut file =
+        fs::File::create(dir.join("policies.json")).context("failed to create policies.json")?;
+    serde_json::to_writer_pretty(&mut file, &serde_json::Value::Object(doc))?;
+    file.write_all(b"\n")?;
+
+    let mut w = csv_writer(&dir.join("errors.csv"))?;
+    w.write_record(["input", "line", "reason"])?;
+    for e in &tally.errors {
+        let name = inputs
+            .get(e.loc.file as usize)
+            .map(String::as_str)
+            .unwrap_or("?");
+        w.write_record([name, &e.loc.line.to_string(), &e.reason])?;
+    }
+    w.flush()?;
+    Ok(())
+}

@@ -34,6 +34,17 @@ fn names(catalog: &Catalog, ids: &[ActionId]) -> String {
     out
 }
 
+/// The enterprise-project scope shared by all `ids`, empty when unknown or mixed.
+fn enterprise_scope(catalog: &Catalog, ids: &[ActionId]) -> &'static str {
+    let mut scopes = ids
+        .iter()
+        .map(|id| catalog.actions[*id as usize].enterprise_project);
+    match scopes.next() {
+        Some(first) if scopes.all(|s| s == first) => first.as_str(),
+        _ => "",
+    }
+}
+
 fn seen(range: Option<(Millis, Millis)>) -> (String, String) {
     match range {
         Some((a, b)) => (time::format(a), time::format(b)),
@@ -150,6 +161,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
         "missing_permission",
         "request_id",
         "input",
+        "enterprise_project",
     ])?;
     for row in denied_rows(tally.denied_calls.clone(), inputs) {
         w.write_record([
@@ -165,6 +177,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
             &row.missing,
             &row.request_id,
             &input_of(inputs, row.loc.file, row.loc.line),
+            enterprise_scope(catalog, &row.actions),
         ])?;
     }
     w.flush()?;

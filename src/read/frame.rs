@@ -104,7 +104,7 @@ pub fn frame(
     events: &mut dyn FnMut(Event),
 ) -> Result<FrameStats, FrameError> {
     let chunk_size = options.chunk_size.max(1);
-    let mut buf = Vec::with_capacity(chunk_size);
+    let mut buf = Vec::with_capacity(chunk_size.min(1 << 20));
     let mut stats = FrameStats::default();
     let read_err = |line: u64, e: std::io::Error| FrameError {
         line,

@@ -101,11 +101,13 @@ impl Decoder {
     }
 }
 
-/// Reads `raw` until `buf` holds `want` bytes or the stream ends.
+/// Reads `raw` until `buf` holds `want` bytes or the stream ends. Grows `buf` in steps, so
+/// a large `want` on a short stream costs no more than the stream.
 pub(crate) fn fill(raw: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
+    const STEP: usize = 1 << 20;
     while buf.len() < want {
         let start = buf.len();
-        buf.resize(want, 0);
+        buf.resize(want.min(start + STEP), 0);
         match raw.read(&mut buf[start..]) {
             Ok(0) => {
                 buf.truncate(start);

@@ -1,0 +1,326 @@
+//! End-to-end tests: run the real `permtrail` binary on fixture inputs and compare its
+//! reports with golden files (`UPDATE_GOLDEN=1 cargo test` rewrites them after a reviewed
+//! change).
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const REPORTS: [&str; 7] = [
+    "denials.csv",
+    "denied_calls.csv",
+    "projects.csv",
+    "actions.csv",
+    "unclassified.csv",
+    "policies.json",
+    "errors.csv",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn permtrail(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_permtrail"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn reports(dir: &Path) -> Vec<(String, String)> {
+    REPORTS
+        .iter()
+        .map(|name| {
+            let text = fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name.to_string(), text)
+        })
+        .collect()
+}
+
+fn scan(dir: &Path, out: &Path, extra: &[&str]) -> Output {
+    let out = out.to_str().expect("utf-8 temp path");
+    let mut args = vec!["scan", "-q", "-o", out];
+    args.extend_from_slice(extra);
+    permtrail(dir, &args)
+}
+
+#[test]
+fn samples_match_golden_reports() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let output = scan(&root(), tmp.path(), &["samples"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let golden = root().join("tests/golden/samples");
+    for (name, text) in reports(tmp.path()) {
+        let path = golden.join(&name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            fs::create_dir_all(&golden).expect("golden dir");
+            fs::write(&path, &text).expect("golden written");
+            continue;
+        }
+        let want = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(text, want, "{name} differs from {}", path.display());
+    }
+}
+
+#[test]
+fn samples_cover_every_cause_and_dedupe() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    scan(&root(), tmp.path(), &["samples"]);
+    let denials = fs::read_to_string(tmp.path().join("denied_calls.csv")).expect("report");
+    for cause in [
+        "missing_action",
+        "missing_dependency",
+        "undocumented_dependency",
+        "unknown",
+    ] {
+        assert!(
+            denials.contains(&format!(",{cause},")),
+            "no {cause} in samples"
+        );
+    }
+    // The duplicated trace is one row with dedupe, two without.
+    let count = |dir: &Path| {
+        fs::read_to_string(dir.join("denied_calls.csv"))
+            .expect("report")
+            .lines()
+            .count()
+    };
+    let tmp2 = tempfile::tempdir().expect("temp dir");
+    scan(&root(), tmp2.path(), &["--no-dedupe", "samples"]);
+    assert_eq!(count(tmp2.path()), count(tmp.path()) + 1);
+}
+
+#[test]
+fn thread_count_and_chunk_size_do_not_change_reports() {
+    let one = tempfile::tempdir().expect("temp dir");
+    let many = tempfile::tempdir().expect("temp dir");
+    let a = scan(
+        &root(),
+        one.path(),
+        &["-j1", "--chunk-size", "1073741824", "samples"],
+    );
+    let b = scan(
+        &root(),
+        many.path(),
+        &["-j8", "--chunk-size", "64", "samples"],
+    );
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(reports(one.path()), reports(many.path()));
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out)
+        .expect("valid gzip");
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(bytes).expect("in memory");
+    enc.finish().expect("in memory")
+}
+
+/// Copies `samples/` into `dir/samples`, with every file gzipped or every file plain but
+/// under the same names, so reports (which name inputs) can be compared byte for byte.
+fn copy_samples(dir: &Path, compress: bool) {
+    for entry in walk(&root().join("samples")) {
+        let rel = entry.strip_prefix(root()).expect("under root");
+        let target = dir.join(rel);
+        fs::create_dir_all(target.parent().expect("has parent")).expect("mkdir");
+        let bytes = fs::read(&entry).expect("readable");
+        let plain = if bytes.starts_with(&[0x1f, 0x8b]) {
+            gunzip(&bytes)
+        } else {
+            bytes
+        };
+        fs::write(&target, if compress { gzip(&plain) } else { plain }).expect("written");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("readable dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn gzip_and_plain_inputs_give_identical_reports() {
+    let (gz, plain) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    copy_samples(gz.path(), true);
+    copy_samples(plain.path(), false);
+    let (out_gz, out_plain) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    assert!(
+        scan(gz.path(), out_gz.path(), &["samples"])
+            .status
+            .success()
+    );
+    assert!(
+        scan(plain.path(), out_plain.path(), &["samples"])
+            .status
+            .success()
+    );
+    assert_eq!(reports(out_gz.path()), reports(out_plain.path()));
+    // And both equal the reports of the mixed originals.
+    let out_orig = tempfile::tempdir().expect("tmp");
+    scan(&root(), out_orig.path(), &["samples"]);
+    assert_eq!(reports(out_plain.path()), reports(out_orig.path()));
+}
+
+const DENIED_START: &str = r#"{"trace_id":"t1","trace_name":"startServer","code":403,"time":1763632800000,"project_id":"p1","user":{"name":"alice"},"request":{"os-start":null},"response":{"forbidden":{"message":"Policy doesn't allow ecs:servers:list to be performed.","code":403}}}"#;
+
+#[test]
+fn truncated_gzip_is_reported_and_the_rest_still_counted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let whole = gzip(format!("[{DENIED_START},{DENIED_START}]").as_bytes());
+    fs::write(dir.path().join("cut.json.gz"), &whole[..whole.len() / 2]).expect("written");
+    fs::write(
+        dir.path().join("good.jsonl"),
+        format!("{}\n", DENIED_START.replace("t1", "t2")),
+    )
+    .expect("written");
+    let out = dir.path().join("out");
+    let output = scan(dir.path(), &out, &["cut.json.gz", "good.jsonl"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cut.json.gz"), "{stderr}");
+    let denials = fs::read_to_string(out.join("denials.csv")).expect("report");
+    assert!(
+        denials.contains("p1,ecs:servers:start,missing_dependency,ecs:servers:list,1,1,"),
+        "{denials}"
+    );
+    let errors = fs::read_to_string(out.join("errors.csv")).expect("report");
+    assert!(
+        errors
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("cut.json.gz,")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn filters_by_time_and_project() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let other = DENIED_START
+        .replace("\"p1\"", "\"p2\"")
+        .replace("t1", "t3")
+        .replace("1763632800000", "1763719200000");
+    fs::write(
+        dir.path().join("in.jsonl"),
+        format!("{DENIED_START}\n{other}\n"),
+    )
+    .expect("written");
+    let out = dir.path().join("out");
+    assert!(
+        scan(dir.path(), &out, &["--project", "p2", "in.jsonl"])
+            .status
+            .success()
+    );
+    let projects = fs::read_to_string(out.join("projects.csv")).expect("report");
+    assert_eq!(projects.lines().count(), 2, "{projects}");
+    assert!(projects.contains("\np2,1,1,0,1,0,1,0,"), "{projects}");
+    assert!(
+        scan(dir.path(), &out, &["--until", "2025-11-21", "in.jsonl"])
+            .status
+            .success()
+    );
+    let projects = fs::read_to_string(out.join("projects.csv")).expect("report");
+    assert!(
+        projects.contains("\np1,") && !projects.contains("\np2,"),
+        "{projects}"
+    );
+    let bad = scan(dir.path(), &out, &["--since", "yesterday", "in.jsonl"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
+}
+
+#[test]
+fn stdin_and_field_overrides() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    let line = r#"{"req":{"verb":"GET","target":"/v2.1/0123456789abcdef0123456789abcdef/servers/detail"},"status":403,"response":"Policy doesn't allow ecs:servers:get to be performed."}"#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_permtrail"))
+        .current_dir(dir.path())
+        .args([
+            "scan",
+            "-q",
+            "-o",
+            "out",
+            "--field",
+            "method=req.verb",
+            "--field",
+            "path=req.target",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(line.as_bytes())
+        .expect("written");
+    assert!(child.wait().expect("exits").success());
+    let denials = fs::read_to_string(out.join("denials.csv")).expect("report");
+    assert!(
+        denials.contains("0123456789abcdef0123456789abcdef,ecs:servers:list,missing_dependency,ecs:servers:get,1,0,"),
+        "{denials}"
+    );
+    let calls = fs::read_to_string(out.join("denied_calls.csv")).expect("report");
+    assert!(calls.contains(",-:1,"), "{calls}");
+}
+
+#[test]
+fn reports_replace_previous_ones_whole() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("denials.csv"), "stale").expect("written");
+    assert!(scan(dir.path(), &out, &["in.jsonl"]).status.success());
+    assert!(
+        fs::read_to_string(out.join("denials.csv"))
+            .expect("report")
+            .starts_with("project_id,")
+    );
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+}
+
+#[test]
+fn missing_input_exits_2_and_still_writes_reports() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    let output = scan(dir.path(), &out, &["nope.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope.json"));
+    assert!(out.join("projects.csv").exists());
+}

@@ -404,4 +404,283 @@ mod tests {
         assert_eq!(body_of(None).eip, EipUse::Unknown);
         assert!(!body_of(Some(r#"{"os-start": null}"#)).batch);
     }
+
+    fn names(catalog: &Catalog, ids: &[ActionId]) -> Vec<String> {
+        ids.iter().map(|id| catalog.name(*id).to_string()).collect()
+    }
+
+    fn record<'a>(
+        method: Option<&'a str>,
+        path: Option<&'a str>,
+        trace: Option<&'a str>,
+        body: Option<&'a str>,
+    ) -> Record<'a> {
+        Record {
+            method: method.map(Cow::Borrowed),
+            path: path.map(Cow::Borrowed),
+            trace_name: trace.map(Cow::Borrowed),
+            request: body.map(Cow::Borrowed),
+            ..Record::default()
+        }
+    }
+
+    const P: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn api_calls_with_and_without_deciding_bodies() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let action = format!("/v2.1/{P}/servers/s1/action");
+        let cases: &[(&str, &str, Option<&str>, &[&str])] = &[
+            (
+                "POST",
+                &action,
+                Some(r#"{"os-start": null}"#),
+                &["ecs:servers:start"],
+            ),
+            (
+                "post",
+                &action,
+                Some(r#"{"reboot": {"type": "SOFT"}}"#),
+                &["ecs:servers:reboot"],
+            ),
+            (
+                "POST",
+                &action,
+                Some(r#"{"removeSecurityGroup": {"name": "x"}}"#),
+                &["ecs:securityGroups:use"],
+            ),
+            ("POST", &action, Some(r#"{"confirmResize": null}"#), &[]),
+            (
+                "GET",
+                &format!("https://ecs.example.com/v2/{P}/servers/detail?limit=1"),
+                None,
+                &["ecs:servers:list"],
+            ),
+            (
+                "GET",
+                &format!("/v2//{P}/servers/abc/"),
+                None,
+                &["ecs:servers:get"],
+            ),
+            (
+                "GET",
+                &format!("/v1/{P}/cloudservers/s1/block_device/v1"),
+                None,
+                &[
+                    "ecs:cloudServers:get",
+                    "ecs:cloudServers:showServerBlockDevice",
+                ],
+            ),
+            (
+                "POST",
+                &format!("/v1/{P}/cloudservers/action"),
+                Some(r#"{"os-stop": {"servers": []}}"#),
+                &["ecs:cloudServers:stop"],
+            ),
+            ("DELETE", &format!("/v1/{P}/nothing"), None, &[]),
+        ];
+        for (method, path, body, want) in cases {
+            let r = record(Some(method), Some(path), None, *body);
+            let call = classify(&c, &r);
+            assert_eq!(names(&c, &call.actions), *want, "{method} {path} {body:?}");
+            if !want.is_empty() {
+                assert_eq!(call.project.as_deref(), Some(P));
+            }
+        }
+        let r = record(Some("POST"), Some(&action), None, None);
+        assert_eq!(
+            classify(&c, &r).actions.len(),
+            9,
+            "no body: every candidate of the shared path"
+        );
+        let r = record(
+            Some("POST"),
+            Some(&action),
+            None,
+            Some(r#"{"confirmResize": null}"#),
+        );
+        assert_eq!(
+            classify(&c, &r).unclaimed_key.as_deref(),
+            Some("confirmResize")
+        );
+    }
+
+    #[test]
+    fn trace_names() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let cases: &[(&str, Option<&str>, &[&str])] = &[
+            (
+                "startServer",
+                Some(r#"{"os-start": {"servers": [{"id": "a"}]}}"#),
+                &["ecs:cloudServers:start"],
+            ),
+            (
+                "startServer",
+                Some(r#"{"os-start": {}}"#),
+                &["ecs:servers:start"],
+            ),
+            ("startServer", None, &["ecs:servers:start"]),
+            (
+                "stopServer",
+                Some(r#"{"os-stop": {"servers": []}}"#),
+                &["ecs:cloudServers:stop"],
+            ),
+            (
+                "operateServer",
+                Some(r#"{"lock": null}"#),
+                &["ecs:servers:lock"],
+            ),
+            ("changeOsV2", None, &["ecs:cloudServers:changeOS"]),
+            ("reinstallOs", None, &["ecs:cloudServers:rebuild"]),
+            (
+                "deleteServer",
+                None,
+                &["ecs:cloudServers:deleteServers", "ecs:servers:delete"],
+            ),
+            (
+                "createServer",
+                Some(r#"{"server": {"publicip": {"id": "e"}}}"#),
+                &["ecs:cloudServers:createServers"],
+            ),
+            ("createBucket", None, &[]),
+        ];
+        for (trace, body, want) in cases {
+            let r = record(None, None, Some(trace), *body);
+            assert_eq!(
+                names(&c, &classify(&c, &r).actions),
+                *want,
+                "{trace} {body:?}"
+            );
+        }
+        // A method and URL in the message win over the trace name.
+        let r = Record {
+            trace_name: Some(Cow::Borrowed("startServer")),
+            message: Some(Cow::Owned(format!(
+                "x, Method: DELETE Url=/v2.1/{P}/servers/s1, Reason:"
+            ))),
+            ..Record::default()
+        };
+        assert_eq!(names(&c, &classify(&c, &r).actions), ["ecs:servers:delete"]);
+    }
+
+    fn denied(
+        c: &Catalog,
+        r: &mut Record<'static>,
+        response: &'static str,
+    ) -> (Vec<String>, Option<Cause>) {
+        r.response = Some(Cow::Borrowed(response));
+        let call = classify(c, r);
+        (names(c, &call.actions), call.cause)
+    }
+
+    #[test]
+    fn denial_causes() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let deny = |a: &str| -> &'static str {
+            Box::leak(format!("{{\"forbidden\": {{\"message\": \"Policy doesn't allow {a} to be performed.\"}}}}").into_boxed_str())
+        };
+        let mut r = record(
+            Some("POST"),
+            Some("/v2.1/p/servers/s/action"),
+            None,
+            Some(r#"{"os-stop": {}}"#),
+        );
+        r.status = Some(403);
+        assert_eq!(
+            denied(&c, &mut r, deny("ecs:servers:get")),
+            (
+                vec!["ecs:servers:stop".into()],
+                Some(Cause::MissingDependency)
+            )
+        );
+        assert_eq!(
+            denied(&c, &mut r, deny("ecs:servers:stop")),
+            (vec!["ecs:servers:stop".into()], Some(Cause::MissingAction))
+        );
+        assert_eq!(
+            denied(&c, &mut r, deny("ims:images:get")).1,
+            Some(Cause::UndocumentedDependency)
+        );
+        assert_eq!(denied(&c, &mut r, "{}").1, Some(Cause::Unknown));
+        // Without a body every candidate is kept; the named action picks or narrows them.
+        r.request = None;
+        assert_eq!(
+            denied(&c, &mut r, deny("ecs:servers:lock")),
+            (vec!["ecs:servers:lock".into()], Some(Cause::MissingAction))
+        );
+        let (actions, cause) = denied(&c, &mut r, deny("ims:images:update"));
+        assert_eq!(
+            (actions, cause),
+            (
+                vec![
+                    "ecs:servers:createImage".into(),
+                    "ecs:servers:rebuild".into()
+                ],
+                Some(Cause::MissingDependency)
+            )
+        );
+        // The EIP variant the body selects is the only conditional dependency.
+        let mut r = record(
+            Some("POST"),
+            Some("/v1/p/cloudservers"),
+            None,
+            Some(r#"{"server": {"publicip": {"eip": {"iptype": "5_bgp"}}}}"#),
+        );
+        r.status = Some(403);
+        assert_eq!(
+            denied(&c, &mut r, deny("vpc:publicIps:create")).1,
+            Some(Cause::MissingDependency)
+        );
+        assert_eq!(
+            denied(&c, &mut r, deny("vpc:publicIps:update")).1,
+            Some(Cause::UndocumentedDependency)
+        );
+    }
+
+    #[test]
+    fn outcomes() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let base = || record(Some("GET"), Some("/v2/p/servers"), None, None);
+        let outcome = |r: Record| classify(&c, &r).outcome;
+        assert_eq!(
+            outcome(Record {
+                status: Some(401),
+                ..base()
+            }),
+            Outcome::Failed
+        );
+        assert_eq!(
+            outcome(Record {
+                status: Some(204),
+                ..base()
+            }),
+            Outcome::Allowed
+        );
+        assert_eq!(outcome(base()), Outcome::Unknown);
+        assert_eq!(
+            outcome(Record {
+                trace_rating: Some(Cow::Borrowed("normal")),
+                ..base()
+            }),
+            Outcome::Allowed
+        );
+        assert_eq!(
+            outcome(Record {
+                trace_rating: Some(Cow::Borrowed("warning")),
+                ..base()
+            }),
+            Outcome::Failed
+        );
+        let coded = Record {
+            response: Some(Cow::Borrowed(r#"{"error_code": "ECS.0110"}"#)),
+            ..base()
+        };
+        assert_eq!(outcome(coded), Outcome::Denied);
+        let bad_params = Record {
+            status: Some(400),
+            response: Some(Cow::Borrowed(r#"{"error_code": "Ecs.0005"}"#)),
+            ..base()
+        };
+        assert_eq!(outcome(bad_params), Outcome::Failed);
+    }
 }

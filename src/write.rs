@@ -294,3 +294,57 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     w.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Cause;
+    use crate::count::Loc;
+
+    fn row(time: Option<Millis>, file: u32, line: u64, dedupe: Option<u64>) -> DeniedCall {
+        DeniedCall {
+            time,
+            loc: Loc { file, line },
+            project: "p".into(),
+            user: String::new(),
+            source_ip: String::new(),
+            method: String::new(),
+            path: String::new(),
+            trace_name: String::new(),
+            actions: vec![0],
+            cause: Cause::Unknown,
+            missing: String::new(),
+            request_id: String::new(),
+            dedupe,
+        }
+    }
+
+    #[test]
+    fn denied_rows_keep_one_copy_per_trace_and_sort_by_time_then_input() {
+        let inputs = ["b.json".to_string(), "a.json".to_string()];
+        let rows = vec![
+            row(Some(5), 0, 9, Some(7)),
+            row(Some(5), 1, 3, Some(7)),
+            row(Some(5), 1, 10, None),
+            row(Some(5), 1, 9, None),
+            row(None, 0, 1, None),
+            row(Some(1), 0, 2, Some(8)),
+        ];
+        let got: Vec<(Option<Millis>, u32, u64)> = denied_rows(rows, &inputs)
+            .iter()
+            .map(|r| (r.time, r.loc.file, r.loc.line))
+            .collect();
+        // Copies of trace 7 reduce to file 0 line 9 (the smaller location); "a.json" sorts
+        // before "b.json" by name, and line 9 before line 10 by number.
+        assert_eq!(
+            got,
+            [
+                (None, 0, 1),
+                (Some(1), 0, 2),
+                (Some(5), 1, 9),
+                (Some(5), 1, 10),
+                (Some(5), 0, 9)
+            ]
+        );
+    }
+}

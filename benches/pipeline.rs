@@ -1,0 +1,92 @@
+//! Throughput of the hot parts, in bytes per second, on generated CTS-like JSON lines:
+//! framing (record boundaries), parsing into `Record`s, and parsing plus classification.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use permtrail::catalog;
+use permtrail::classify::classify;
+use permtrail::parse::{FieldMap, parse_json};
+use permtrail::read::frame::{FrameOptions, frame};
+use std::hint::black_box;
+
+/// About 8 MB of traces: a mix of allowed, denied and non-ECS records, as JSON lines.
+fn lines() -> Vec<u8> {
+    let mut out = String::new();
+    let mut i = 0u64;
+    while out.len() < 8 << 20 {
+        let (name, code, response) = match i % 5 {
+            0 => (
+                "startServer",
+                403,
+                r#"{"forbidden": {"message": "Policy doesn't allow ecs:servers:list to be performed.", "code": 403}}"#,
+            ),
+            1 => ("createBucket", 200, "null"),
+            _ => ("stopServer", 200, r#""{\"result\": \"ok\"}""#),
+        };
+        out.push_str(&format!(
+            r#"{{"trace_id": "{i:032x}", "trace_name": "{name}", "trace_rating": "normal", "trace_type": "ApiCall", "service_type": "ECS", "resource_type": "ecs", "resource_id": "srv-{i}", "source_ip": "10.0.0.{}", "time": {}, "user": {{"id": "u{}", "name": "user{}", "domain": {{"id": "d1", "name": "acme"}}}}, "request": {{"os-start": {{}}}}, "response": {response}, "code": {code}, "project_id": "{:032x}", "request_id": "r{i}"}}"#,
+            i % 250,
+            1763632800000u64 + i,
+            i % 17,
+            i % 17,
+            i % 23,
+        ));
+        out.push('\n');
+        i += 1;
+    }
+    out.into_bytes()
+}
+
+fn benches(c: &mut Criterion) {
+    let input = lines();
+    let fields = FieldMap::default();
+    let catalog = catalog::builtin().expect("built-in catalog");
+    let mut group = c.benchmark_group("jsonl");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group.sample_size(10);
+    group.bench_function("frame", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let options = FrameOptions {
+                chunk_size: 4 << 20,
+                max_record_bytes: 64 << 20,
+            };
+            frame(
+                &mut &input[..],
+                options,
+                None,
+                &mut |c| n += c.data.len(),
+                &mut |_| (),
+            )
+            .expect("in memory");
+            black_box(n)
+        })
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                parse_json(line, &fields, &mut |_, r| {
+                    n += usize::from(r.status.is_some())
+                })
+                .expect("valid");
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("parse_and_classify", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                parse_json(line, &fields, &mut |_, r| {
+                    n += classify(&catalog, &r).actions.len();
+                })
+                .expect("valid");
+            }
+            black_box(n)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(pipeline, benches);
+criterion_main!(pipeline);

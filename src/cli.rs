@@ -31,8 +31,9 @@ pub enum Command {
 pub enum CatalogCommand {
     /// Read official permission pages (RST) into the permtrail catalog format.
     ///
-    /// Inputs are pages or directories of pages, in priority order: a row of a later input
-    /// is dropped when an earlier one already maps its APIs to the same actions.
+    /// Inputs are pages or directories of pages (permtrail catalog files are accepted too;
+    /// each file's format is detected by content), in priority order: a row of a later
+    /// input is dropped when an earlier one already maps its APIs to the same actions.
     Import {
         /// Pages or directories of pages.
         #[arg(required = true, value_name = "PAGE|DIR")]
@@ -43,6 +44,61 @@ pub enum CatalogCommand {
         /// Output file (default: standard output).
         #[arg(short, long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// List every API and action of a catalog with dependencies, body keys and sources.
+    ///
+    /// One line per (method, path template, action), sorted. Dependencies are joined with
+    /// `|`; conditional ones carry their condition (`new_eip:vpc:publicIps:create`). Body
+    /// keys are shown where they choose among several actions of one path.
+    List {
+        /// Catalog to list (repeatable, as for `scan`; default: the built-in catalog).
+        #[arg(long = "catalog", value_name = "PATH")]
+        catalog: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::catalog_cmd::OutputFormat,
+    },
+    /// Explain which action(s) a request maps to, or what an action depends on.
+    ///
+    /// With METHOD and PATH: the matched template, the candidate actions, the body key
+    /// that chose among them, the source rows and each action's dependencies, exactly as
+    /// `scan` classifies the request. With `--action`: the action's dependencies (with
+    /// `--transitive`, expanded through the actions the catalog knows), the rows listing
+    /// it and the actions that depend on it.
+    Explain {
+        /// HTTP method of the request, e.g. POST.
+        #[arg(required_unless_present = "action", conflicts_with = "action")]
+        method: Option<String>,
+        /// Request path or URL, e.g. /v2.1/<project>/servers/<id>/action.
+        #[arg(required_unless_present = "action")]
+        path: Option<String>,
+        /// Request body (JSON), e.g. '{"os-stop": {}}'.
+        #[arg(long, value_name = "JSON", conflicts_with = "action")]
+        body: Option<String>,
+        /// Explain this action instead of a request.
+        #[arg(long, value_name = "ACTION")]
+        action: Option<String>,
+        /// With --action: expand dependencies that are themselves catalog actions.
+        #[arg(long, requires = "action")]
+        transitive: bool,
+        /// Catalog to use (repeatable, as for `scan`; default: the built-in catalog).
+        #[arg(long = "catalog", value_name = "PATH")]
+        catalog: Vec<PathBuf>,
+    },
+    /// Show rows and dependencies added, removed or changed between two catalogs.
+    ///
+    /// Keyed by (method, path template, action); dependencies are compared as sets. Each
+    /// side is a catalog file, a page or a directory of pages.
+    Diff {
+        /// The old catalog.
+        #[arg(value_name = "A")]
+        a: PathBuf,
+        /// The new catalog.
+        #[arg(value_name = "B")]
+        b: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::catalog_cmd::OutputFormat,
     },
 }
 
@@ -69,9 +125,14 @@ pub struct ScanArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Catalog file to use instead of the built-in one (permtrail catalog format).
-    #[arg(long, value_name = "FILE")]
-    pub catalog: Option<PathBuf>,
+    /// Catalog to use instead of the built-in one (repeatable; earlier inputs win).
+    ///
+    /// A permtrail catalog file, an official permission page (RST grid tables, `.rst` or
+    /// `.txt`) or a directory of them; the format is detected by content. Rows read from
+    /// pages get the revision label `imported`. Body-key and trace rules are the built-in
+    /// ones unless a catalog file brings its own.
+    #[arg(long = "catalog", value_name = "PATH")]
+    pub catalog: Vec<PathBuf>,
     /// Only records at or after this time (RFC 3339, or YYYY-MM-DD in UTC).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

@@ -8,21 +8,16 @@ use crate::read::frame::FrameOptions;
 use crate::scan::{Format, ScanConfig};
 use anyhow::{Context, Result, bail};
 
-/// Loads a catalog file in the permtrail format; its body-key and trace rules default to
-/// the built-in ones.
-pub fn load_catalog(path: &std::path::Path) -> Result<Catalog> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read catalog {}", path.display()))?;
-    let data = catalog::text::parse(&path.display().to_string(), &text)?;
-    Ok(Catalog::compile(catalog::with_builtin_rules(data))?)
+/// Loads the catalog `--catalog` names: text-format files, permission pages or directories
+/// of pages, merged in order (earlier wins); the built-in catalog when `paths` is empty.
+/// Body-key and trace rules default to the built-in ones (see `catalog::load`).
+pub fn load_catalog(paths: &[std::path::PathBuf]) -> Result<Catalog> {
+    catalog::load(paths)
 }
 
 /// Validates `args` into a scan configuration.
 pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
-    let catalog = match &args.catalog {
-        Some(path) => load_catalog(path)?,
-        None => catalog::builtin()?,
-    };
+    let catalog = load_catalog(&args.catalog)?;
     let bound = |name: &str, value: &Option<String>| -> Result<Option<time::Millis>> {
         value
             .as_deref()

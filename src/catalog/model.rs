@@ -10,7 +10,9 @@ pub enum Scope {
     /// The page does not say (the 4-column revision has no scope columns).
     #[default]
     Unknown,
+    /// The page says `Supported`.
     Supported,
+    /// The page says `Not supported`.
     NotSupported,
 }
 
@@ -79,7 +81,9 @@ impl Condition {
 /// starts with `/` and has no query string.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Api {
+    /// Upper-case HTTP method, e.g. `POST`.
     pub method: String,
+    /// Path with `{name}` parameters, e.g. `/v2.1/{project_id}/servers/{server_id}/action`.
     pub template: String,
 }
 
@@ -99,11 +103,17 @@ pub struct Row {
     pub revision: String,
     /// The "Permission" title, without the `:ref:` markup.
     pub permission: String,
+    /// The APIs the row documents, in page order.
     pub apis: Vec<Api>,
+    /// The actions each of those APIs needs (usually one; all apply together).
     pub actions: Vec<String>,
+    /// Dependencies needed whatever the request body says, in page order.
     pub depends: Vec<String>,
+    /// Dependencies needed only under a condition, per condition in page order.
     pub variants: Vec<(Condition, Vec<String>)>,
+    /// Whether the permission can be granted through an IAM project.
     pub iam_project: Scope,
+    /// Whether the permission can be granted through an enterprise project.
     pub enterprise_project: Scope,
 }
 
@@ -126,6 +136,7 @@ pub enum TraceRule {
 pub struct CatalogData {
     /// Human label of what the catalog holds (e.g. which documentation revision).
     pub description: String,
+    /// Permission rows, in the order they were read.
     pub rows: Vec<Row>,
     /// (action, top-level request body key) pairs, used on paths shared by several actions.
     pub body_keys: Vec<(String, String)>,

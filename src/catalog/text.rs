@@ -29,9 +29,13 @@ use std::fmt::Write as _;
 /// A catalog file that cannot be read, with the place that is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogError {
+    /// The file as the user named it (or a label such as `catalog` for compiled data).
     pub file: String,
+    /// 1-based line; 0 when the error concerns the whole catalog.
     pub line: usize,
+    /// 1-based column in chars; 0 when unknown (then not shown).
     pub column: usize,
+    /// What is wrong, for people.
     pub message: String,
 }
 

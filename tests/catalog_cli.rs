@@ -295,16 +295,11 @@ fn request_for(data: &CatalogData, rules: &CatalogData, row: usize, api: &Api) -
     Some(format!(r#"{{"{key}": {{}}}}"#))
 }
 
-/// `/v2` paths of `/v2.1` rows that do not classify like the `/v2.1` path, pinned so a fix
-/// or a new gap shows up:
-/// - `remote-consoles` exists from compute microversion 2.6 on, so only under `/v2.1`: the
-///   page is right to list only that path;
-/// - the resize row lists `POST /v2.1/.../action` twice where every sibling row lists
-///   `/v2` and `/v2.1`: a documentation typo, so a `/v2` resize stays unclassified.
-const KNOWN_V2_GAPS: [&str; 2] = [
-    "ecs_management_through_console.rst:11 POST /v2/{project_id}/servers/{server_id}/remote-consoles ecs:servers:createConsole",
-    "ecs_status_management.rst:31 POST /v2/{project_id}/servers/{server_id}/action ecs:servers:resize",
-];
+/// `/v2` paths of `/v2.1` rows that do not classify like the `/v2.1` path. Matching treats
+/// `/v2` and `/v2.1` as one API, so even the resize row (which lists `/v2.1` twice, a
+/// documentation typo) and `remote-consoles` (listed under `/v2.1` only) classify: the
+/// list must stay empty.
+const KNOWN_V2_GAPS: [&str; 0] = [];
 
 #[test]
 fn every_builtin_row_classifies_to_its_actions() {
@@ -439,7 +434,7 @@ fn list_has_one_line_per_api_and_action() {
         "POST,/v1/{project_id}/cloudservers,ecs:cloudServers:createServers,new_eip:vpc:publicIps:create|existing_eip:vpc:publicIps:update,"
     ), "{text}");
     assert!(text.contains(
-        "POST,/v2.1/{project_id}/servers/{server_id}/action,ecs:servers:stop,ecs:servers:list|ecs:servers:get,os-stop,,current,ecs_status_management.rst:23\n"
+        "POST,/v2.1/{project_id}/servers/{server_id}/action,ecs:servers:stop,ecs:servers:list|ecs:servers:get,os-stop,not_supported,current,ecs_status_management.rst:23\n"
     ), "{text}");
     let table = stdout_of(&permtrail(&["catalog", "list", "--format", "table"]));
     assert_eq!(table.lines().count(), entries.len() + 1);

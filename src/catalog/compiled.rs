@@ -155,6 +155,26 @@ impl Catalog {
             trace_rules: HashMap::new(),
             data: CatalogData::default(),
         };
+        // The native API answers under both /v2 and /v2.1; the pages usually list both, and
+        // where a row lists only one (a typo or an omission) the other still means the same.
+        let twins: Vec<(Api, BTreeSet<ActionId>)> = endpoint_actions
+            .iter()
+            .filter_map(|(api, ids)| {
+                let twin = if let Some(rest) = api.template.strip_prefix("/v2.1/") {
+                    format!("/v2/{rest}")
+                } else {
+                    format!("/v2.1/{}", api.template.strip_prefix("/v2/")?)
+                };
+                let twin = Api {
+                    method: api.method.clone(),
+                    template: twin,
+                };
+                Some((twin, ids.clone()))
+            })
+            .collect();
+        for (twin, ids) in twins {
+            endpoint_actions.entry(twin).or_default().extend(ids);
+        }
         for (api, ids) in endpoint_actions {
             let project_segment = segments(&api.template).position(|s| s == "{project_id}");
             let index = catalog.endpoints.len();

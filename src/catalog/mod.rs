@@ -186,6 +186,32 @@ pub fn import(sources: &[ImportSource]) -> anyhow::Result<(model::CatalogData, V
                     .all(|api| known.contains(&(api.clone(), row.actions.clone())));
                 if !covered {
                     added.push(row);
+                    continue;
+                }
+                // The current pages dropped the scope columns an older revision had; a scope
+                // is assumed unchanged until a page says otherwise, so fill the gaps.
+                for earlier in data.rows.iter_mut().filter(|r| {
+                    r.actions == row.actions && r.apis.iter().any(|a| row.apis.contains(a))
+                }) {
+                    let mut filled = false;
+                    if earlier.iam_project == model::Scope::Unknown
+                        && row.iam_project != model::Scope::Unknown
+                    {
+                        earlier.iam_project = row.iam_project;
+                        filled = true;
+                    }
+                    if earlier.enterprise_project == model::Scope::Unknown
+                        && row.enterprise_project != model::Scope::Unknown
+                    {
+                        earlier.enterprise_project = row.enterprise_project;
+                        filled = true;
+                    }
+                    if filled {
+                        warnings.push(format!(
+                            "{}: scope columns taken from {}",
+                            earlier.source, row.source
+                        ));
+                    }
                 }
             }
             for key in part.body_keys {

@@ -32,7 +32,14 @@ pub enum Cause {
     MissingDependency,
     /// The named action is neither: the documentation misses a dependency.
     UndocumentedDependency,
-    /// No action named.
+    /// API Gateway refused the call (`APIG.03xx` / `APIGW.03xx`) before ECS saw it: not an
+    /// ECS policy denial.
+    GatewayDenied,
+    /// No action named; the run's allowed calls prove the action but not all dependencies.
+    InferredMissingDependency,
+    /// No action named; the run's allowed calls prove every dependency but not the action.
+    InferredMissingAction,
+    /// No action named, and the evidence does not decide.
     Unknown,
 }
 
@@ -43,15 +50,21 @@ impl Cause {
             Cause::MissingAction => "missing_action",
             Cause::MissingDependency => "missing_dependency",
             Cause::UndocumentedDependency => "undocumented_dependency",
+            Cause::GatewayDenied => "gateway_denied",
+            Cause::InferredMissingDependency => "inferred_missing_dependency",
+            Cause::InferredMissingAction => "inferred_missing_action",
             Cause::Unknown => "unknown",
         }
     }
 
     /// Every cause, in report order.
-    pub const ALL: [Cause; 4] = [
+    pub const ALL: [Cause; 7] = [
         Cause::MissingAction,
         Cause::MissingDependency,
         Cause::UndocumentedDependency,
+        Cause::GatewayDenied,
+        Cause::InferredMissingDependency,
+        Cause::InferredMissingAction,
         Cause::Unknown,
     ];
 }
@@ -71,6 +84,9 @@ pub struct Call<'r> {
     /// For a denial: the cause and the action the denial message named.
     pub cause: Option<Cause>,
     pub missing: Option<String>,
+    /// An `unknown` denial that the run's evidence may explain later (`count::Tally::infer`):
+    /// false for account restrictions (`Ecs.0066`-`Ecs.0071`), which are not IAM policy.
+    pub inferable: bool,
 }
 
 /// Drops scheme and host of a full URL, the query string and fragment. Segment splitting
@@ -130,6 +146,24 @@ const DENIAL_CODES: [&[u8]; 6] = [
     b"ecs.0003",
     b"ecs.0110",
 ];
+
+/// `APIG.03xx` / `APIGW.03xx` (any case): API Gateway's own authorization refusals.
+pub fn is_gateway_denial(code: &str) -> bool {
+    let upper = code.trim().to_ascii_uppercase();
+    let digits = upper
+        .strip_prefix("APIGW.")
+        .or_else(|| upper.strip_prefix("APIG."));
+    digits.is_some_and(|d| {
+        d.len() == 4 && d.starts_with("03") && d.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// `Ecs.0066`-`Ecs.0071`: account restrictions (frozen, in arrears, ...), not IAM policy, so
+/// no evidence about permissions can explain them.
+fn has_restriction_code(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    (66..=71).any(|n| memmem::find(lower.as_bytes(), format!("ecs.00{n}").as_bytes()).is_some())
+}
 
 fn has_denial_code(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
@@ -282,8 +316,13 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
     let named = response
         .and_then(named_action)
         .or_else(|| message.and_then(named_action));
+    let gateway = record
+        .gateway_code
+        .as_deref()
+        .is_some_and(is_gateway_denial);
     let outcome = match record.status {
         Some(403) => Outcome::Denied,
+        None if gateway => Outcome::Denied,
         Some(s) if s < 400 => Outcome::Allowed,
         Some(_) => Outcome::Failed,
         None if named.is_some()
@@ -301,6 +340,7 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
     let mut cause = None;
     if outcome == Outcome::Denied && !actions.is_empty() {
         cause = Some(match named {
+            None if gateway => Cause::GatewayDenied,
             None => Cause::Unknown,
             Some(n) => match catalog.action_id(n).filter(|id| actions.contains(id)) {
                 Some(id) => {
@@ -335,6 +375,9 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
         outcome,
         cause,
         missing: named.map(str::to_string),
+        inferable: cause == Some(Cause::Unknown)
+            && !response.is_some_and(has_restriction_code)
+            && !message.is_some_and(has_restriction_code),
     }
 }
 
@@ -571,6 +614,78 @@ mod tests {
         r.response = Some(Cow::Borrowed(response));
         let call = classify(c, r);
         (names(c, &call.actions), call.cause)
+    }
+
+    #[test]
+    fn gateway_codes_and_restrictions() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        // status, gateway code, response -> outcome, cause, inferable
+        type Case<'a> = (
+            Option<u16>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Outcome,
+            Option<Cause>,
+            bool,
+        );
+        let cases: &[Case] = &[
+            (
+                Some(403),
+                Some("APIG.0302"),
+                None,
+                Outcome::Denied,
+                Some(Cause::GatewayDenied),
+                false,
+            ),
+            (
+                None,
+                Some("apigw.0306"),
+                None,
+                Outcome::Denied,
+                Some(Cause::GatewayDenied),
+                false,
+            ),
+            (
+                Some(401),
+                Some("APIG.0301"),
+                None,
+                Outcome::Failed,
+                None,
+                false,
+            ),
+            (None, Some("APIG.0101"), None, Outcome::Unknown, None, false),
+            (
+                Some(403),
+                None,
+                None,
+                Outcome::Denied,
+                Some(Cause::Unknown),
+                true,
+            ),
+            (
+                Some(403),
+                None,
+                Some(r#"{"error": {"code": "Ecs.0066"}}"#),
+                Outcome::Denied,
+                Some(Cause::Unknown),
+                false,
+            ),
+        ];
+        for (status, code, response, outcome, cause, inferable) in cases {
+            let mut r = record(Some("GET"), Some("/v2.1/p/servers/s1/tags"), None, None);
+            r.status = *status;
+            r.gateway_code = code.map(Cow::Borrowed);
+            r.response = response.map(Cow::Borrowed);
+            let call = classify(&c, &r);
+            assert_eq!(
+                (call.outcome, call.cause, call.inferable),
+                (*outcome, *cause, *inferable),
+                "{status:?} {code:?} {response:?}"
+            );
+        }
+        assert!(is_gateway_denial(" APIG.0302"));
+        assert!(!is_gateway_denial("APIG.302"));
+        assert!(!is_gateway_denial("IAM.0302"));
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub enum FormatArg {
     Cts,
     /// Generic JSON lines, one request per line.
     Jsonl,
+    /// API Gateway access log (54 fields, or 53 without `scheme`).
+    Apig,
+    /// Elastic Load Balance access log.
+    Elb,
+    /// nginx/Apache "combined" (or "common") access log.
+    Combined,
 }
 
 /// Options of `permtrail scan`.

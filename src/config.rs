@@ -3,6 +3,7 @@
 
 use crate::catalog::{self, Catalog};
 use crate::cli::{FormatArg, ScanArgs};
+use crate::parse::access::AccessFormat;
 use crate::parse::{Field, FieldMap, time};
 use crate::read::frame::FrameOptions;
 use crate::scan::{Format, ScanConfig};
@@ -67,6 +68,9 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
             FormatArg::Auto => Format::Auto,
             FormatArg::Cts => Format::Cts,
             FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Apig => Format::Access(AccessFormat::Apig),
+            FormatArg::Elb => Format::Access(AccessFormat::Elb),
+            FormatArg::Combined => Format::Access(AccessFormat::Combined),
         },
         fields: FieldMap::new(&overrides),
         quiet: args.quiet,

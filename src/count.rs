@@ -1,12 +1,16 @@
 //! Aggregation: folds classified records into a `Tally`, and merges tallies. `merge` is
 //! associative and commutative, and every field is either a sum, a min/max, a set union or a
 //! list that `write` sorts, so reports never depend on thread count or chunk size.
+//!
+//! Denials that name no action are held back as `pending` (grouped by project, user and
+//! candidates) next to the permissions allowed calls `proven`; `infer` resolves them once
+//! the whole run is counted, because evidence after a denial counts as much as before.
 
-use crate::catalog::ActionId;
+use crate::catalog::{ActionId, Catalog};
 use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
 use crate::parse::time::Millis;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// How many error rows are kept for errors.csv (the smallest by file and line).
 pub const MAX_ERROR_ROWS: usize = 1000;
@@ -43,6 +47,8 @@ pub struct ProjectStats {
     pub denied: u64,
     pub failed: u64,
     pub dependency_denials: u64,
+    /// Denied with cause `inferred_missing_dependency` (set by `Tally::infer`).
+    pub inferred_dependency_denials: u64,
     pub seen: Option<(Millis, Millis)>,
 }
 
@@ -75,6 +81,24 @@ pub struct UnclassifiedStats {
 /// Key of a denials.csv row within a project: actions, cause, missing permission.
 pub type DenialKey = (Vec<ActionId>, Cause, String);
 
+/// Key of denials waiting for inference: project, user (empty when unknown), candidates.
+pub type PendingKey = (String, String, Vec<ActionId>);
+
+/// Counted `unknown` denials of one `PendingKey`, before inference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingStats {
+    pub calls: u64,
+    pub seen: Option<(Millis, Millis)>,
+}
+
+/// What inference concluded for one `PendingKey`: the (possibly narrowed) actions, the
+/// cause and the missing permissions joined with `|`.
+pub type Verdict = (Vec<ActionId>, Cause, String);
+
+/// Permissions proven held, by project then user: the action of every allowed call with a
+/// single candidate, plus the unconditional dependencies shared by all its candidates.
+pub type Proven = HashMap<String, HashMap<String, HashSet<String>>>;
+
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectTally {
@@ -100,6 +124,8 @@ pub struct DeniedCall {
     pub missing: String,
     pub request_id: String,
     pub dedupe: Option<u64>,
+    /// An `unknown` denial that `Tally::infer` may re-explain.
+    pub inferable: bool,
 }
 
 /// A record that could not be read.
@@ -126,6 +152,10 @@ pub struct Tally {
     pub denied_calls: Vec<DeniedCall>,
     pub errors: Vec<ErrorRow>,
     pub error_counts: BTreeMap<String, u64>,
+    /// Evidence for inference; bounded by distinct (project, user, permission) triples.
+    pub proven: Proven,
+    /// Inferable `unknown` denials not yet in `projects[..].denials`; empty after `infer`.
+    pub pending: HashMap<PendingKey, PendingStats>,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -170,6 +200,7 @@ impl Tally {
     /// counted: it adds only its denied_calls row (reduced to one later).
     pub fn add(
         &mut self,
+        catalog: &Catalog,
         record: &Record,
         call: &Call,
         loc: Loc,
@@ -198,6 +229,7 @@ impl Tally {
                 missing: call.missing.clone().unwrap_or_default(),
                 request_id: record.request_id.as_deref().unwrap_or("").to_string(),
                 dedupe,
+                inferable: call.inferable,
             });
         }
         if !counted {
@@ -241,6 +273,10 @@ impl Tally {
             return;
         }
         stats.classified += 1;
+        if call.outcome == Outcome::Allowed {
+            let user = record.user.as_deref().unwrap_or("");
+            prove(&mut self.proven, catalog, project, user, &call.actions);
+        }
         let (allowed, failed) = (
             call.outcome == Outcome::Allowed,
             call.outcome == Outcome::Failed,
@@ -259,6 +295,14 @@ impl Tally {
         if let (true, Some(cause)) = (denied, call.cause) {
             if cause == Cause::MissingDependency {
                 stats.dependency_denials += 1;
+            }
+            if call.inferable {
+                let user = record.user.as_deref().unwrap_or("").to_string();
+                let key = (project.to_string(), user, call.actions.clone());
+                let row = self.pending.entry(key).or_default();
+                row.calls += 1;
+                widen(&mut row.seen, record.time);
+                return;
             }
             let key = (
                 call.actions.clone(),
@@ -291,6 +335,7 @@ impl Tally {
             a.denied += b.denied;
             a.failed += b.failed;
             a.dependency_denials += b.dependency_denials;
+            a.inferred_dependency_denials += b.inferred_dependency_denials;
             a.seen = join(a.seen, b.seen);
             for (key, b) in theirs.actions {
                 let a = mine.actions.entry(key).or_default();
@@ -315,6 +360,17 @@ impl Tally {
             a.denied += b.denied;
         }
         self.denied_calls.extend(other.denied_calls);
+        for (project, users) in other.proven {
+            let mine = self.proven.entry(project).or_default();
+            for (user, held) in users {
+                mine.entry(user).or_default().extend(held);
+            }
+        }
+        for (key, b) in other.pending {
+            let a = self.pending.entry(key).or_default();
+            a.calls += b.calls;
+            a.seen = join(a.seen, b.seen);
+        }
         for (reason, n) in other.error_counts {
             *self.error_counts.entry(reason).or_default() += n;
         }
@@ -327,6 +383,120 @@ impl Tally {
     /// Final clean-up before writing: errors trimmed and sorted.
     pub fn finish(&mut self) {
         self.trim_errors();
+    }
+
+    /// Resolves the pending `unknown` denials against the whole run's evidence: moves them
+    /// into the denials rows with their inferred cause, and rewrites their denied_calls
+    /// rows. Call once, after every tally is merged.
+    pub fn infer(&mut self, catalog: &Catalog) {
+        let mut verdicts: HashMap<PendingKey, Verdict> = HashMap::new();
+        for (key, pending) in std::mem::take(&mut self.pending) {
+            let held = self.proven.get(&key.0).and_then(|users| users.get(&key.1));
+            let verdict = infer_cause(catalog, held, &key.2);
+            let tally = self.projects.entry(key.0.clone()).or_default();
+            if verdict.1 == Cause::InferredMissingDependency {
+                tally.stats.inferred_dependency_denials += pending.calls;
+            }
+            let row = tally.denials.entry(verdict.clone()).or_default();
+            row.calls += pending.calls;
+            row.seen = join(row.seen, pending.seen);
+            if !key.1.is_empty() {
+                row.users.insert(key.1.clone());
+            }
+            verdicts.insert(key, verdict);
+        }
+        for row in &mut self.denied_calls {
+            if row.cause != Cause::Unknown || !row.inferable {
+                continue;
+            }
+            let key = (row.project.clone(), row.user.clone(), row.actions.clone());
+            let verdict = match verdicts.get(&key) {
+                Some(v) => v.clone(),
+                // Only a repeat of a trace counted elsewhere can miss its group.
+                None => {
+                    let held = self.proven.get(&key.0).and_then(|u| u.get(&key.1));
+                    infer_cause(catalog, held, &key.2)
+                }
+            };
+            (row.actions, row.cause, row.missing) = verdict;
+        }
+    }
+}
+
+/// Records what an allowed call proves its caller held.
+fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, actions: &[ActionId]) {
+    let Some((first, rest)) = actions.split_first() else {
+        return;
+    };
+    // With several candidates only what every candidate needs is proven.
+    let mut held: Vec<&str> = catalog.actions[*first as usize]
+        .depends
+        .iter()
+        .map(String::as_str)
+        .filter(|d| {
+            rest.iter()
+                .all(|a| catalog.actions[*a as usize].depends.iter().any(|x| x == d))
+        })
+        .collect();
+    if rest.is_empty() {
+        held.push(catalog.name(*first));
+    }
+    let users = match proven.get_mut(project) {
+        Some(u) => u,
+        None => proven.entry(project.to_string()).or_default(),
+    };
+    let set = match users.get_mut(user) {
+        Some(s) => s,
+        None => users.entry(user.to_string()).or_default(),
+    };
+    for h in held {
+        if !set.contains(h) {
+            set.insert(h.to_string());
+        }
+    }
+}
+
+/// The inference rule for one denial of `candidates` by a caller who held `held`. Per
+/// candidate: action held but some unconditional dependency not -> missing dependency;
+/// every dependency held but not the action -> missing action; else no verdict. Candidates
+/// without a verdict drop out; if the rest agree, the result is their kind with the union
+/// of what they miss, otherwise `unknown` with the candidates unchanged.
+pub fn infer_cause(
+    catalog: &Catalog,
+    held: Option<&HashSet<String>>,
+    candidates: &[ActionId],
+) -> Verdict {
+    let has = |p: &str| held.is_some_and(|h| h.contains(p));
+    let mut kinds: BTreeSet<Cause> = BTreeSet::new();
+    let mut actions = Vec::new();
+    let mut missing: BTreeSet<&str> = BTreeSet::new();
+    for id in candidates {
+        let info = &catalog.actions[*id as usize];
+        let unproven: Vec<&str> = info
+            .depends
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !has(d))
+            .collect();
+        match (has(&info.name), unproven.is_empty()) {
+            (true, false) => {
+                kinds.insert(Cause::InferredMissingDependency);
+                missing.extend(unproven);
+            }
+            (false, true) => {
+                kinds.insert(Cause::InferredMissingAction);
+                missing.insert(&info.name);
+            }
+            _ => continue,
+        }
+        actions.push(*id);
+    }
+    match (kinds.len(), kinds.first()) {
+        (1, Some(kind)) => {
+            let missing: Vec<&str> = missing.into_iter().collect();
+            (actions, *kind, missing.join("|"))
+        }
+        _ => (candidates.to_vec(), Cause::Unknown, String::new()),
     }
 }
 
@@ -345,6 +515,122 @@ mod tests {
         assert_eq!(path_template("/v1/p/orders/123/"), "/v1/p/orders/{id}");
         assert_eq!(path_template("/v2/deadbeef/x"), "/v2/deadbeef/x");
         assert_eq!(path_template(""), "/");
+    }
+
+    fn ids(c: &Catalog, names: &[&str]) -> Vec<ActionId> {
+        let mut v: Vec<ActionId> = names
+            .iter()
+            .map(|n| c.action_id(n).expect("built-in action"))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn inference_per_candidate_and_union() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let native = [
+            "ecs:securityGroups:use",
+            "ecs:servers:createImage",
+            "ecs:servers:lock",
+            "ecs:servers:reboot",
+            "ecs:servers:rebuild",
+            "ecs:servers:resize",
+            "ecs:servers:start",
+            "ecs:servers:stop",
+            "ecs:servers:unlock",
+        ];
+        let held =
+            |names: &[&str]| -> HashSet<String> { names.iter().map(|s| s.to_string()).collect() };
+        // held, candidates -> actions, cause, missing
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], Cause, &'a str);
+        let cases: &[Case] = &[
+            // Candidates whose dependencies are all held and whose action is not.
+            (
+                &["ecs:servers:list", "ecs:servers:get"],
+                &native,
+                &[
+                    "ecs:servers:lock",
+                    "ecs:servers:reboot",
+                    "ecs:servers:start",
+                    "ecs:servers:stop",
+                    "ecs:servers:unlock",
+                ],
+                Cause::InferredMissingAction,
+                "ecs:servers:lock|ecs:servers:reboot|ecs:servers:start|ecs:servers:stop|ecs:servers:unlock",
+            ),
+            // Held actions, missing dependencies: the union of what each misses.
+            (
+                &["ecs:servers:start", "ecs:servers:stop"],
+                &["ecs:servers:start", "ecs:servers:stop"],
+                &["ecs:servers:start", "ecs:servers:stop"],
+                Cause::InferredMissingDependency,
+                "ecs:servers:get|ecs:servers:list",
+            ),
+            (
+                &["ecs:servers:start"],
+                &["ecs:servers:start"],
+                &["ecs:servers:start"],
+                Cause::InferredMissingDependency,
+                "ecs:servers:list",
+            ),
+            // stop says "dependency", start says "action": the evidence disagrees.
+            (
+                &["ecs:servers:stop", "ecs:servers:list"],
+                &["ecs:servers:start", "ecs:servers:stop"],
+                &["ecs:servers:start", "ecs:servers:stop"],
+                Cause::Unknown,
+                "",
+            ),
+            // Everything held: the denial is not explained by these permissions.
+            (
+                &["ecs:servers:start", "ecs:servers:list"],
+                &["ecs:servers:start"],
+                &["ecs:servers:start"],
+                Cause::Unknown,
+                "",
+            ),
+            // Nothing held.
+            (
+                &[],
+                &["ecs:servers:stop"],
+                &["ecs:servers:stop"],
+                Cause::Unknown,
+                "",
+            ),
+        ];
+        for (have, candidates, want_actions, want_cause, want_missing) in cases {
+            let h = held(have);
+            let got = infer_cause(&c, Some(&h), &ids(&c, candidates));
+            assert_eq!(
+                got,
+                (ids(&c, want_actions), *want_cause, want_missing.to_string()),
+                "held {have:?}, candidates {candidates:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_calls_prove_action_and_shared_dependencies() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        let mut proven = Proven::new();
+        prove(&mut proven, &c, "p", "u", &ids(&c, &["ecs:servers:stop"]));
+        prove(
+            &mut proven,
+            &c,
+            "p",
+            "v",
+            &ids(&c, &["ecs:servers:start", "ecs:servers:stop"]),
+        );
+        let mut u: Vec<&String> = proven["p"]["u"].iter().collect();
+        u.sort();
+        assert_eq!(
+            u,
+            ["ecs:servers:get", "ecs:servers:list", "ecs:servers:stop"]
+        );
+        // Two candidates prove only the dependency both need, not either action.
+        let v: Vec<&String> = proven["p"]["v"].iter().collect();
+        assert_eq!(v, ["ecs:servers:list"]);
     }
 
     #[test]

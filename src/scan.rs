@@ -1,12 +1,15 @@
 //! The scan pipeline's glue: reads every input (files in parallel, each file's chunks in
-//! parallel), parses, classifies and counts records, then writes the reports. Memory is
-//! bounded by the number of chunks in flight (`2 × threads + 2`) plus the distinct keys
-//! counted.
+//! parallel), parses, classifies and counts records, then writes the reports. Each file's
+//! first line decides whether its lines are JSON or an access-log format; the run's
+//! evidence then explains denials without a message (`Tally::infer`) before writing.
+//! Memory is bounded by the number of chunks in flight (`2 × threads + 2`) plus the
+//! distinct keys counted.
 
 use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};
 use crate::count::{Loc, Tally};
-use crate::parse::{self, FieldMap, time::Millis};
+use crate::parse::access::{self, AccessFormat};
+use crate::parse::{self, BadRecord, FieldMap, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
 use memchr::memchr_iter;
@@ -14,6 +17,7 @@ use rayon::prelude::*;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::IsTerminal;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +32,18 @@ pub enum Format {
     Cts,
     /// One JSON record per line, never an array or a multi-line document.
     Jsonl,
+    /// An access-log format for every line; a file whose first line does not fit is refused.
+    Access(AccessFormat),
+}
+
+/// How the lines of one file are read, decided once per file from its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    /// JSON; under `--format auto` a line that is not JSON may still be an access-log line.
+    Json,
+    /// This access-log format; under `--format auto` a line that does not fit it is tried
+    /// against the others and as JSON.
+    Access(AccessFormat),
 }
 
 /// A validated scan request; the core never sees the command line.
@@ -166,49 +182,131 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         tally.duplicates += 1;
         return;
     }
-    tally.add(&record, &call, loc, dedupe, counted);
+    tally.add(&config.catalog, &record, &call, loc, dedupe, counted);
 }
 
-fn process_chunk(shared: &Shared, file: u32, chunk: &Chunk) {
-    let mut tally = Tally::default();
-    let fields = &shared.config.fields;
-    let data = &chunk.data[..];
-    let one = |bytes: &[u8], line: u64, tally: &mut Tally| {
-        let mut records = Vec::new();
-        match parse::parse_json(bytes, fields, &mut |offset, r| records.push((offset, r))) {
-            Ok(_) => {
-                for (offset, record) in records {
-                    let extra = memchr_iter(b'\n', &bytes[..offset]).count() as u64;
-                    process_record(
-                        shared,
-                        tally,
-                        record,
-                        Loc {
-                            file,
-                            line: line + extra,
-                        },
-                    );
-                }
-            }
-            Err(bad) => tally.error(Loc { file, line }, bad.as_str()),
+/// Reads one line of a line-framed file as `kind` says; `Err` when it fits nothing.
+fn process_line(
+    shared: &Shared,
+    tally: &mut Tally,
+    kind: LineKind,
+    bytes: &[u8],
+    loc: Loc,
+) -> Result<(), BadRecord> {
+    let auto = shared.config.format == Format::Auto;
+    let json_like = matches!(bytes.first(), Some(b'{') | Some(b'['));
+    let access_record = |format: Option<AccessFormat>| {
+        let text = std::str::from_utf8(bytes).ok()?;
+        match format {
+            Some(f) => access::parse(text, f),
+            None => access::parse_any(text).map(|(_, r)| r),
         }
     };
+    let record = match kind {
+        LineKind::Access(f) => match access_record(Some(f)) {
+            Some(r) => Some(r),
+            None if auto && json_like => None,
+            None if auto => Some(access_record(None).ok_or(BadRecord::InvalidAccessLine)?),
+            None => return Err(BadRecord::InvalidAccessLine),
+        },
+        LineKind::Json if auto && !json_like => access_record(None),
+        LineKind::Json => None,
+    };
+    match record {
+        Some(r) => process_record(shared, tally, r, loc),
+        None => process_json(shared, tally, bytes, loc)?,
+    }
+    Ok(())
+}
+
+fn process_json(
+    shared: &Shared,
+    tally: &mut Tally,
+    bytes: &[u8],
+    loc: Loc,
+) -> Result<(), BadRecord> {
+    let mut records = Vec::new();
+    parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
+        records.push((offset, r))
+    })?;
+    for (offset, record) in records {
+        let extra = memchr_iter(b'\n', &bytes[..offset]).count() as u64;
+        let loc = Loc {
+            file: loc.file,
+            line: loc.line + extra,
+        };
+        process_record(shared, tally, record, loc);
+    }
+    Ok(())
+}
+
+fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
+    let mut tally = Tally::default();
+    let data = &chunk.data[..];
     match &chunk.spans {
         Some(spans) => {
             for span in spans {
-                one(&data[span.start..span.end], span.line, &mut tally);
+                let loc = Loc {
+                    file,
+                    line: span.line,
+                };
+                if let Err(bad) = process_json(shared, &mut tally, &data[span.start..span.end], loc)
+                {
+                    tally.error(loc, bad.as_str());
+                }
             }
         }
         None => {
             for (line, bytes) in (chunk.first_line..).zip(data.split(|b| *b == b'\n')) {
                 let bytes = bytes.trim_ascii();
                 if !bytes.is_empty() {
-                    one(bytes, line, &mut tally);
+                    let loc = Loc { file, line };
+                    if let Err(bad) = process_line(shared, &mut tally, kind, bytes, loc) {
+                        tally.error(loc, bad.as_str());
+                    }
                 }
             }
         }
     }
     shared.tally().merge(tally);
+}
+
+/// A reader that returns one saved error, then end of stream.
+struct FailOnce(Option<std::io::Error>);
+
+impl Read for FailOnce {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
+}
+
+/// Bytes read ahead to find a file's first line.
+const HEAD_BYTES: usize = 64 * 1024;
+
+/// The first non-blank line in `head` (after a UTF-8 BOM) and its 1-based number.
+fn first_line(head: &[u8]) -> Option<(u64, &[u8])> {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    (1..)
+        .zip(head.split(|b| *b == b'\n'))
+        .map(|(n, l)| (n, l.trim_ascii()))
+        .find(|(_, l)| !l.is_empty())
+}
+
+/// How to read a file whose first line is `line`, or why a forced format refuses it.
+fn line_kind(format: Format, line: &[u8]) -> Result<LineKind, String> {
+    let text = std::str::from_utf8(line).unwrap_or("");
+    match format {
+        Format::Access(f) if access::parse(text, f).is_some() => Ok(LineKind::Access(f)),
+        Format::Access(f) => Err(format!(
+            "format_mismatch: --format {} expects {}; this line is not one",
+            f.as_str(),
+            f.expected()
+        )),
+        Format::Auto if !matches!(line.first(), Some(b'{') | Some(b'[')) => {
+            Ok(access::detect(text).map_or(LineKind::Json, LineKind::Access))
+        }
+        _ => Ok(LineKind::Json),
+    }
 }
 
 /// Reads one input, handing its chunks to the pool. Returns the file's error, if any.
@@ -232,9 +330,29 @@ fn read_source<'s>(
     if reader.is_gzip() {
         gzip.fetch_add(1, Ordering::Relaxed);
     }
+    // The first line decides how this file's lines are read; it is read ahead and put back.
+    let mut head = Vec::new();
+    // A read error this early is replayed after the head, so framing reports it at the
+    // right line and the records before it still count.
+    let early = read::fill(&mut reader, &mut head, HEAD_BYTES).err();
+    let kind = match first_line(&head) {
+        None => LineKind::Json,
+        Some((line, text)) => match line_kind(config.format, text) {
+            Ok(kind) => kind,
+            Err(reason) => {
+                shared.tally().error(Loc { file, line }, "format_mismatch");
+                return Some(fail(line, reason));
+            }
+        },
+    };
+    let rest: Box<dyn Read + Send> = match early {
+        Some(e) => Box::new(FailOnce(Some(e))),
+        None => Box::new(reader),
+    };
+    let mut reader = std::io::Cursor::new(head).chain(rest);
     let limit = 2 * rayon::current_num_threads() + 2;
     let forced = match config.format {
-        Format::Jsonl => Some(Framing::Lines),
+        Format::Jsonl | Format::Access(_) => Some(Framing::Lines),
         _ => None,
     };
     let mut events = Vec::new();
@@ -254,7 +372,7 @@ fn read_source<'s>(
                 .bytes
                 .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
             scope.spawn(move |_| {
-                process_chunk(shared, file, &chunk);
+                process_chunk(shared, file, kind, &chunk);
                 shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             });
         },
@@ -332,6 +450,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         tally.merge(slot.into_inner().expect("no panics while holding the lock"));
     }
     tally.finish();
+    tally.infer(&config.catalog);
     Ok(ScanResult {
         tally,
         inputs: sources.into_iter().map(|s| s.name).collect(),

@@ -13,13 +13,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Names of the report files, in the order they are written.
-pub const REPORTS: [&str; 7] = [
+pub const REPORTS: [&str; 8] = [
     "denials.csv",
     "denied_calls.csv",
     "projects.csv",
     "actions.csv",
     "unclassified.csv",
     "policies.json",
+    "policies_inferred.json",
     "errors.csv",
 ];
 
@@ -103,6 +104,27 @@ pub fn write_reports(
     result
 }
 
+/// One custom policy per project granting the distinct `actions`, sorted.
+fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()> {
+    let mut doc = serde_json::Map::new();
+    for (project, mut actions) in policies {
+        actions.sort_unstable();
+        actions.dedup();
+        doc.insert(
+            project.to_string(),
+            serde_json::json!({
+                "Version": "1.1",
+                "Statement": [{"Effect": "Allow", "Action": actions}],
+            }),
+        );
+    }
+    let mut file =
+        fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
+    serde_json::to_writer_pretty(&mut file, &serde_json::Value::Object(doc))?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
 fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) -> Result<()> {
     let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
     projects.sort_by(|a, b| a.0.cmp(b.0));
@@ -119,6 +141,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
         "last_seen",
     ])?;
     let mut policies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut inferred: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (project, t) in &projects {
         let mut rows: Vec<_> = t
             .denials
@@ -142,6 +165,10 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
             ])?;
             if cause == "missing_dependency" && !missing.is_empty() {
                 policies.entry(project.as_str()).or_default().push(missing);
+            }
+            if cause == "inferred_missing_dependency" {
+                let list = inferred.entry(project.as_str()).or_default();
+                list.extend(missing.split('|').filter(|m| !m.is_empty()));
             }
         }
     }
@@ -194,6 +221,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
         "unclassified",
         "first_seen",
         "last_seen",
+        "inferred_dependency_denials",
     ])?;
     for (project, t) in &projects {
         let s = &t.stats;
@@ -209,6 +237,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
             &(s.records - s.classified).to_string(),
             &first,
             &last,
+            &s.inferred_dependency_denials.to_string(),
         ])?;
     }
     w.flush()?;
@@ -265,22 +294,8 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     }
     w.flush()?;
 
-    let mut doc = serde_json::Map::new();
-    for (project, mut actions) in policies {
-        actions.sort_unstable();
-        actions.dedup();
-        doc.insert(
-            project.to_string(),
-            serde_json::json!({
-                "Version": "1.1",
-                "Statement": [{"Effect": "Allow", "Action": actions}],
-            }),
-        );
-    }
-    let mut file =
-        fs::File::create(dir.join("policies.json")).context("failed to create policies.json")?;
-    serde_json::to_writer_pretty(&mut file, &serde_json::Value::Object(doc))?;
-    file.write_all(b"\n")?;
+    write_policies(&dir.join("policies.json"), policies)?;
+    write_policies(&dir.join("policies_inferred.json"), inferred)?;
 
     let mut w = csv_writer(&dir.join("errors.csv"))?;
     w.write_record(["input", "line", "reason"])?;
@@ -316,6 +331,7 @@ mod tests {
             missing: String::new(),
             request_id: String::new(),
             dedupe,
+            inferable: false,
         }
     }
 

@@ -9,13 +9,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const REPORTS: [&str; 7] = [
+const REPORTS: [&str; 8] = [
     "denials.csv",
     "denied_calls.csv",
     "projects.csv",
     "actions.csv",
     "unclassified.csv",
     "policies.json",
+    "policies_inferred.json",
     "errors.csv",
 ];
 

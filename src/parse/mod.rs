@@ -1,7 +1,8 @@
-//! Record formats: turns one JSON record (a CTS trace or a generic request trace) into a
-//! `Record` that borrows from the input buffer. Framing (where records start and end) is
+//! Record formats: turns one JSON record (a CTS trace or a generic request trace), or one
+//! access-log line (`access`), into a `Record` that borrows from the input buffer. Framing (where records start and end) is
 //! `read`'s job; deciding what a record means is `classify`'s.
 
+pub mod access;
 pub mod json;
 pub mod time;
 
@@ -179,6 +180,9 @@ pub struct Record<'a> {
     pub trace_rating: Option<Cow<'a, str>>,
     pub message: Option<Cow<'a, str>>,
     pub resource_url: Option<Cow<'a, str>>,
+    /// API Gateway's own error code (`apig_err_code` of an APIG access log, e.g.
+    /// `APIG.0302`); only access logs carry it.
+    pub gateway_code: Option<Cow<'a, str>>,
 }
 
 /// Why a record could not be read.
@@ -188,6 +192,8 @@ pub enum BadRecord {
     InvalidJson,
     /// Valid JSON, but not an object.
     NotAnObject,
+    /// A line of a file read as an access log that fits no access-log format.
+    InvalidAccessLine,
 }
 
 impl BadRecord {
@@ -196,6 +202,7 @@ impl BadRecord {
         match self {
             BadRecord::InvalidJson => "invalid_json",
             BadRecord::NotAnObject => "not_an_object",
+            BadRecord::InvalidAccessLine => "invalid_access_line",
         }
     }
 }
@@ -356,6 +363,7 @@ fn record_from<'a>(entries: &Entries<'a>, fields: &FieldMap) -> Record<'a> {
         trace_rating: text(Field::TraceRating),
         message: get(Field::Message).and_then(as_text),
         resource_url: text(Field::ResourceUrl),
+        gateway_code: None,
     }
 }
 

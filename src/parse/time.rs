@@ -23,11 +23,19 @@ pub fn from_epoch(value: f64) -> Option<Millis> {
     } else {
         value / 1e6
     };
-    (ms < 9e15).then_some(ms.round() as Millis)
+    (ms <= MAX_MILLIS as f64).then_some(ms.round() as Millis)
 }
 
-/// Parses any supported layout; `None` when the text is none of them.
+/// 9999-12-31T23:59:59.999Z: later times would not format as RFC 3339.
+const MAX_MILLIS: Millis = 253_402_300_799_999;
+
+/// Parses any supported layout; `None` when the text is none of them or lies outside
+/// years 0000 to 9999.
 pub fn parse(text: &str) -> Option<Millis> {
+    parse_any(text).filter(|ms| (-62_167_219_200_000..=MAX_MILLIS).contains(ms))
+}
+
+fn parse_any(text: &str) -> Option<Millis> {
     let text = text.trim();
     let first = *text.as_bytes().first()?;
     if first.is_ascii_digit() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
@@ -117,6 +125,9 @@ mod tests {
             ("yesterday", None),
             ("", None),
             ("Nov 16, 2023 GMT+08:00", None),
+            // Regression: years past 9999 formatted as `+23095-…`, which does not parse back.
+            ("23095/10/29 17:11:06 GMT+08:00", None),
+            ("+23095-10-29T09:11:06.667Z", None),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).map(format).as_deref(), *want, "{text}");

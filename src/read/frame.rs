@@ -111,7 +111,9 @@ pub fn frame(
         reason: "read_error",
         detail: e.to_string(),
     };
-    fill_from(reader, &mut buf, chunk_size.min(64 * 1024)).map_err(|e| read_err(1, e))?;
+    // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
+    // seen whole even with tiny chunks.
+    fill_from(reader, &mut buf, 64 * 1024).map_err(|e| read_err(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
     if buf.starts_with(b"\xEF\xBB\xBF") {
         buf.drain(..3);
@@ -144,10 +146,6 @@ pub fn frame(
             Ok(stats)
         }
     }
-}
-
-fn count_lines(data: &[u8]) -> u64 {
-    memchr_iter(b'\n', data).count() as u64
 }
 
 fn lines(
@@ -191,13 +189,7 @@ fn lines(
                     let rest = buf.split_off(cut);
                     let data = std::mem::replace(&mut buf, rest);
                     stats.bytes += data.len() as u64;
-                    let first_line = line;
-                    line += count_lines(&data);
-                    chunks(Chunk {
-                        data,
-                        first_line,
-                        spans: None,
-                    });
+                    line = emit_lines(data, line, options.max_record_bytes, chunks, events);
                 }
                 _ if buf.len() > options.max_record_bytes => {
                     events(Event::Skipped {
@@ -224,6 +216,56 @@ fn lines(
     }
 }
 
+/// Passes `data` (whole lines starting at `line`) on as chunks, cutting out lines longer
+/// than `max` as skipped records, so the limit holds whatever the chunk size. Returns the
+/// line number after `data`.
+fn emit_lines(
+    data: Vec<u8>,
+    mut line: u64,
+    max: usize,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> u64 {
+    let mut start = 0;
+    let mut first_line = line;
+    let mut line_start = 0;
+    let mut pieces = Vec::new();
+    for nl in memchr_iter(b'\n', &data).chain(std::iter::once(data.len())) {
+        if nl - line_start > max {
+            pieces.push((start, line_start, first_line));
+            events(Event::Skipped {
+                line,
+                reason: "record_too_long",
+            });
+            start = (nl + 1).min(data.len());
+            first_line = line + 1;
+        }
+        if nl < data.len() {
+            line += 1;
+        }
+        line_start = nl + 1;
+    }
+    if pieces.is_empty() {
+        chunks(Chunk {
+            data,
+            first_line,
+            spans: None,
+        });
+        return line;
+    }
+    pieces.push((start, data.len(), first_line));
+    for (from, to, first_line) in pieces {
+        if from < to {
+            chunks(Chunk {
+                data: data[from..to].to_vec(),
+                first_line,
+                spans: None,
+            });
+        }
+    }
+    line
+}
+
 /// Scanner state for top-level JSON arrays, kept across buffer refills.
 #[derive(Debug, Default)]
 struct ArrayScan {
@@ -238,6 +280,9 @@ struct ArrayScan {
     discarding: bool,
     /// Bytes after the last array that are not white space.
     trailing: bool,
+    /// Longest element kept; longer complete elements are skipped (their lines recorded).
+    max: usize,
+    too_long: Vec<u64>,
 }
 
 impl ArrayScan {
@@ -300,7 +345,11 @@ impl ArrayScan {
         if let Some((start, line)) = self.element.take()
             && !std::mem::take(&mut self.discarding)
         {
-            spans.push(Span { start, end, line });
+            if end - start > self.max {
+                self.too_long.push(line);
+            } else {
+                spans.push(Span { start, end, line });
+            }
         }
     }
 }
@@ -315,6 +364,7 @@ fn arrays(
 ) -> Result<FrameStats, FrameError> {
     let mut scan = ArrayScan {
         line: 1,
+        max: options.max_record_bytes,
         ..ArrayScan::default()
     };
     let mut chunk_line = 1u64;
@@ -322,6 +372,12 @@ fn arrays(
     let mut reported_trailing = false;
     loop {
         scan.scan(&buf, &mut spans);
+        for line in scan.too_long.drain(..) {
+            events(Event::Skipped {
+                line,
+                reason: "record_too_long",
+            });
+        }
         if scan.trailing && !reported_trailing {
             reported_trailing = true;
             events(Event::Skipped {
@@ -468,6 +524,20 @@ mod tests {
         for chunk in 1..input.len() {
             assert_eq!(run(input, chunk).0, whole, "chunk size {chunk}");
         }
+    }
+
+    #[test]
+    fn regression_bom_with_one_byte_chunks() {
+        for chunk in [1, 2, 3, 1 << 20] {
+            let (records, _, result) = run(b"\xEF\xBB\xBF{\"a\":1}\n", chunk);
+            assert!(result.is_ok());
+            assert_eq!(
+                records,
+                [(1, "{\"a\":1}".to_string())],
+                "chunk size {chunk}"
+            );
+        }
+        assert!(run(b"\xEF\xBB\xBF", 1).0.is_empty());
     }
 
     #[test]

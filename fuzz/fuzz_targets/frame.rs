@@ -1,0 +1,51 @@
+//! Framing never panics, and cutting the stream into tiny chunks finds exactly the records
+//! (and skipped records, and the final error) that one large chunk finds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use permtrail::read::frame::{Event, FrameOptions, Framing, frame};
+
+type Framed = (Vec<(u64, Vec<u8>)>, Vec<Event>, Option<(u64, &'static str)>);
+
+fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
+    let mut records = Vec::new();
+    let mut events = Vec::new();
+    let options = FrameOptions { chunk_size, max_record_bytes: 4096 };
+    let result = frame(
+        &mut &data[..],
+        options,
+        forced,
+        &mut |c| match &c.spans {
+            Some(spans) => {
+                for s in spans {
+                    records.push((s.line, c.data[s.start..s.end].to_vec()));
+                }
+            }
+            None => {
+                for (line, l) in (c.first_line..).zip(c.data.split(|b| *b == b'\n')) {
+                    if !l.is_empty() {
+                        records.push((line, l.to_vec()));
+                    }
+                }
+            }
+        },
+        &mut |e| events.push(e),
+    );
+    (records, events, result.err().map(|e| (e.line, e.reason)))
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&selector, data)) = input.split_first() else { return };
+    let forced = match selector % 4 {
+        0 => None,
+        1 => Some(Framing::Lines),
+        2 => Some(Framing::Array),
+        _ => Some(Framing::Document),
+    };
+    let chunk = 1 + (selector as usize / 4) % 17;
+    let whole = run(data, 1 << 20, forced);
+    let split = run(data, chunk, forced);
+    if forced != Some(Framing::Document) {
+        assert_eq!(whole, split);
+    }
+});

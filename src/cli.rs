@@ -159,6 +159,11 @@ pub struct ScanArgs {
     /// request_id, source_ip, trace_id, trace_name, trace_rating, message, resource_url.
     #[arg(long = "field", value_name = "NAME=KEY")]
     pub fields: Vec<String>,
+    /// Write CSV fields exactly as read. By default a field starting with `=`, `+`, `-`,
+    /// `@`, tab or CR gets a leading `'` and control characters are escaped, so reports are
+    /// safe to open in a spreadsheet.
+    #[arg(long)]
+    pub raw_csv: bool,
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -30,7 +30,13 @@ pub fn run() -> anyhow::Result<u8> {
         Command::Scan(args) => {
             let config = config::scan_config(args)?;
             let result = scan::scan(&config)?;
-            write::write_reports(&config.out, &result.tally, &config.catalog, &result.inputs)?;
+            write::write_reports(
+                &config.out,
+                &result.tally,
+                &config.catalog,
+                &result.inputs,
+                config.raw_csv,
+            )?;
             if !config.quiet {
                 eprint!("{}", summary::render(&result, &config.out));
             } else {

@@ -62,6 +62,8 @@ pub struct ScanConfig {
     pub fields: FieldMap,
     pub quiet: bool,
     pub frame: FrameOptions,
+    /// Write CSV fields exactly as read (no spreadsheet neutralisation).
+    pub raw_csv: bool,
 }
 
 /// A file that could not be read to its end.

@@ -7,6 +7,7 @@ use crate::catalog::{ActionId, Catalog};
 use crate::count::{DeniedCall, Tally};
 use crate::parse::time::{self, Millis};
 use anyhow::{Context, Result};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -53,10 +54,69 @@ fn seen(range: Option<(Millis, Millis)>) -> (String, String) {
     }
 }
 
-fn csv_writer(path: &Path) -> Result<csv::Writer<fs::File>> {
-    let file =
-        fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
-    Ok(csv::WriterBuilder::new().from_writer(file))
+/// Makes a field safe to open in a spreadsheet: a leading `=`, `+`, `-`, `@`, tab or
+/// carriage return (which spreadsheets read as a formula) gets a `'` in front, and control
+/// characters are written as escapes (`\n`, `\r`, `\u{1b}`) so no field can break a row
+/// for tools that split on line ends.
+pub fn neutralise(field: &str) -> Cow<'_, str> {
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let control = field.chars().any(|c| c.is_control() && c != '\t');
+    if !formula && !control {
+        return Cow::Borrowed(field);
+    }
+    let mut out = String::with_capacity(field.len() + 2);
+    if formula {
+        out.push('\'');
+    }
+    for c in field.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A CSV report writer that neutralises every field unless `raw`.
+struct Report {
+    inner: csv::Writer<fs::File>,
+    raw: bool,
+}
+
+impl Report {
+    fn create(path: &Path, raw: bool) -> Result<Report> {
+        let file = fs::File::create(path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        Ok(Report {
+            inner: csv::WriterBuilder::new().from_writer(file),
+            raw,
+        })
+    }
+
+    fn write_record<I, F>(&mut self, fields: I) -> Result<()>
+    where
+        I: IntoIterator<Item = F>,
+        F: AsRef<str>,
+    {
+        if self.raw {
+            self.inner
+                .write_record(fields.into_iter().map(|f| f.as_ref().as_bytes().to_vec()))?;
+        } else {
+            let safe: Vec<String> = fields
+                .into_iter()
+                .map(|f| neutralise(f.as_ref()).into_owned())
+                .collect();
+            self.inner.write_record(&safe)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(self.inner.flush()?)
+    }
 }
 
 /// `input` column text: the input's name and the record's line.
@@ -81,18 +141,20 @@ pub fn denied_rows(mut rows: Vec<DeniedCall>, inputs: &[String]) -> Vec<DeniedCa
     rows
 }
 
-/// Writes every report into `out` (created if missing). `inputs` names input files by index.
+/// Writes every report into `out` (created if missing). `inputs` names input files by index;
+/// `raw` turns off the spreadsheet neutralisation of CSV fields.
 pub fn write_reports(
     out: &Path,
     tally: &Tally,
     catalog: &Catalog,
     inputs: &[String],
+    raw: bool,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     let staging = out.join(format!(".permtrail-tmp-{}", std::process::id()));
     fs::create_dir_all(&staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
-    let result = write_all(&staging, tally, catalog, inputs).and_then(|()| {
+    let result = write_all(&staging, tally, catalog, inputs, raw).and_then(|()| {
         for name in REPORTS {
             let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
             fs::rename(&from, &to)
@@ -125,11 +187,17 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
     Ok(())
 }
 
-fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) -> Result<()> {
+fn write_all(
+    dir: &Path,
+    tally: &Tally,
+    catalog: &Catalog,
+    inputs: &[String],
+    raw: bool,
+) -> Result<()> {
     let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
     projects.sort_by(|a, b| a.0.cmp(b.0));
 
-    let mut w = csv_writer(&dir.join("denials.csv"))?;
+    let mut w = Report::create(&dir.join("denials.csv"), raw)?;
     w.write_record([
         "project_id",
         "action",
@@ -174,7 +242,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     }
     w.flush()?;
 
-    let mut w = csv_writer(&dir.join("denied_calls.csv"))?;
+    let mut w = Report::create(&dir.join("denied_calls.csv"), raw)?;
     w.write_record([
         "time",
         "project_id",
@@ -209,7 +277,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     }
     w.flush()?;
 
-    let mut w = csv_writer(&dir.join("projects.csv"))?;
+    let mut w = Report::create(&dir.join("projects.csv"), raw)?;
     w.write_record([
         "project_id",
         "records",
@@ -242,7 +310,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     }
     w.flush()?;
 
-    let mut w = csv_writer(&dir.join("actions.csv"))?;
+    let mut w = Report::create(&dir.join("actions.csv"), raw)?;
     w.write_record([
         "project_id",
         "action",
@@ -271,7 +339,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     }
     w.flush()?;
 
-    let mut w = csv_writer(&dir.join("unclassified.csv"))?;
+    let mut w = Report::create(&dir.join("unclassified.csv"), raw)?;
     w.write_record([
         "method",
         "path_template",
@@ -297,7 +365,7 @@ fn write_all(dir: &Path, tally: &Tally, catalog: &Catalog, inputs: &[String]) ->
     write_policies(&dir.join("policies.json"), policies)?;
     write_policies(&dir.join("policies_inferred.json"), inferred)?;
 
-    let mut w = csv_writer(&dir.join("errors.csv"))?;
+    let mut w = Report::create(&dir.join("errors.csv"), raw)?;
     w.write_record(["input", "line", "reason"])?;
     for e in &tally.errors {
         let name = inputs
@@ -362,5 +430,25 @@ mod tests {
                 (Some(5), 0, 9)
             ]
         );
+    }
+
+    #[test]
+    fn fields_are_neutralised() {
+        let cases = [
+            ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\\rx"),
+            ("a\nb", "a\\nb"),
+            ("esc\u{1b}[31m", "esc\\u{1b}[31m"),
+            ("ecs:servers:list", "ecs:servers:list"),
+            ("a-b=c", "a-b=c"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(neutralise(input), want, "{input:?}");
+        }
     }
 }

@@ -292,7 +292,7 @@ fn stdin_and_field_overrides() {
         "{denials}"
     );
     let calls = fs::read_to_string(out.join("denied_calls.csv")).expect("report");
-    assert!(calls.contains(",-:1,"), "{calls}");
+    assert!(calls.contains(",<stdin>:1,"), "{calls}");
 }
 
 #[test]
@@ -324,4 +324,35 @@ fn missing_input_exits_2_and_still_writes_reports() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope.json"));
     assert!(out.join("projects.csv").exists());
+}
+
+#[test]
+fn reports_are_safe_to_open_in_a_spreadsheet() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let hostile = DENIED_START
+        .replace(
+            r#"{"name":"alice"}"#,
+            r#"{"name":"=HYPERLINK(\"http://x\")"}"#,
+        )
+        .replace(
+            r#""project_id":"p1""#,
+            r#""project_id":"p1","request_id":"a\nb,c""#,
+        );
+    fs::write(dir.path().join("in.jsonl"), format!("{hostile}\n")).expect("written");
+    let out = dir.path().join("out");
+    assert!(scan(dir.path(), &out, &["in.jsonl"]).status.success());
+    let calls = fs::read_to_string(out.join("denied_calls.csv")).expect("report");
+    assert_eq!(calls.lines().count(), 2, "one header, one row: {calls}");
+    assert!(
+        calls.contains(r#","'=HYPERLINK(""http://x"")","#),
+        "{calls}"
+    );
+    assert!(calls.contains(r#","a\nb,c","#), "{calls}");
+    assert!(
+        scan(dir.path(), &out, &["--raw-csv", "in.jsonl"])
+            .status
+            .success()
+    );
+    let raw = fs::read_to_string(out.join("denied_calls.csv")).expect("report");
+    assert!(raw.contains(r#","=HYPERLINK(""http://x"")","#), "{raw}");
 }

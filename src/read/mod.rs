@@ -38,7 +38,7 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
     for input in inputs {
         if input.as_os_str() == "-" {
             sources.push(Source {
-                name: "-".into(),
+                name: "<stdin>".into(),
                 path: None,
             });
             continue;

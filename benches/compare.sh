@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# End-to-end comparison: permtrail against the tools a user would otherwise run (DuckDB,
+# jq) and against the read limits of the machine (cat, wc -l, decode-only), on the same
+# generated files in one run. Prints one table: tool, input, seconds, MB/s, ratio to
+# permtrail, peak RSS.
+#
+#   benches/compare.sh               # 1 GiB of JSON lines + 1 GiB (uncompressed) of OBS .json.gz
+#   SMALL=1 benches/compare.sh       # 100 MB of each: a quick run
+#
+# Environment (all optional):
+#   SMALL=1            100 MB inputs instead of 1 GiB
+#   JSONL_BYTES=1G     size of the JSON-lines file
+#   OBS_BYTES=1G       uncompressed size of the OBS tree (gzip makes it ~3x smaller on disk)
+#   FILE_BYTES=4M      uncompressed bytes per OBS file
+#   SEED=42            generator seed; PROJECTS=200, USERS=500
+#   RUNS=3             runs per measurement (best time is kept); jq and DuckDB run once
+#   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
+#   GZ=1               also time one large gzip JSON-lines file (GZ=0 to skip)
+#   BENCH_DATA=DIR     where inputs are kept between runs (default: $CARGO_TARGET_DIR/bench-data)
+#   NO_INSTALL=1       never install DuckDB/jq; skip them with a notice if missing
+#   CARGO_TARGET_DIR   build directory (default: target/)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+export CARGO_TARGET_DIR=$TARGET
+
+if [[ ${SMALL:-0} == 1 ]]; then
+    JSONL_BYTES=${JSONL_BYTES:-100M}
+    OBS_BYTES=${OBS_BYTES:-100M}
+else
+    JSONL_BYTES=${JSONL_BYTES:-1G}
+    OBS_BYTES=${OBS_BYTES:-1G}
+fi
+FILE_BYTES=${FILE_BYTES:-4M}
+SEED=${SEED:-42}
+PROJECTS=${PROJECTS:-200}
+USERS=${USERS:-500}
+RUNS=${RUNS:-3}
+JQ_SLICE=${JQ_SLICE:-100M}
+GZ=${GZ:-1}
+DATA=${BENCH_DATA:-$TARGET/bench-data}
+NO_INSTALL=${NO_INSTALL:-0}
+
+note() { printf 'compare: %s\n' "$*" >&2; }
+
+# --- build --------------------------------------------------------------------------
+note "building permtrail and the generator (release) in $TARGET"
+cargo build --release --quiet --bin permtrail
+cargo build --release --quiet --example generate
+PERMTRAIL=$TARGET/release/permtrail
+GENERATE=$TARGET/release/examples/generate
+
+# --- inputs -------------------------------------------------------------------------
+mkdir -p "$DATA"
+GEN_ARGS=(--seed "$SEED" --projects "$PROJECTS" --users "$USERS")
+JSONL=$DATA/cts-$JSONL_BYTES-s$SEED-p$PROJECTS.jsonl
+JSONL_GZ=$JSONL.gz
+OBS=$DATA/obs-$OBS_BYTES-f$FILE_BYTES-s$SEED-p$PROJECTS
+if [[ ! -s $JSONL.tally.json ]]; then
+    note "generating $JSONL"
+    "$GENERATE" --kind jsonl --out "$JSONL" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
+fi
+if [[ $GZ == 1 && ! -s $JSONL_GZ.tally.json ]]; then
+    note "generating $JSONL_GZ (same records, one gzip stream)"
+    "$GENERATE" --kind jsonl --gzip --out "$JSONL_GZ" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
+fi
+if [[ ! -s $OBS.tally.json ]]; then
+    note "generating $OBS"
+    rm -rf "$OBS"
+    "$GENERATE" --kind obs --out "$OBS" --bytes "$OBS_BYTES" --file-bytes "$FILE_BYTES" "${GEN_ARGS[@]}"
+fi
+
+# `bytes` of a tally: uncompressed record bytes, the basis of every MB/s in the table.
+tally_field() { sed -n "s/^  \"$2\": \\([0-9]*\\),\$/\\1/p" "$1"; }
+JSONL_SIZE=$(tally_field "$JSONL.tally.json" bytes)
+OBS_SIZE=$(tally_field "$OBS.tally.json" bytes)
+OBS_FILES=$(tally_field "$OBS.tally.json" files)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/permtrail-compare.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# Inputs in page cache: every figure is about CPU, not the disk.
+note "reading inputs once into the page cache"
+cat "$JSONL" >/dev/null
+if [[ $GZ == 1 ]]; then cat "$JSONL_GZ" >/dev/null; fi
+find "$OBS" -type f -exec cat {} + >/dev/null
+
+# --- measuring ----------------------------------------------------------------------
+HAVE_TIME=0
+if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then
+    HAVE_TIME=1
+else
+    note "/usr/bin/time -v not available: peak RSS will be '-'"
+fi
+
+ROWS=()   # tool|input|seconds|bytes|rss_kib|group
+BASE=()   # group=permtrail seconds (default threads), for ratios
+
+# measure TOOL INPUT GROUP BYTES RUNS CMD...: keeps the best wall time of RUNS runs and the
+# peak RSS of that run. A command may print `seconds=S` on stdout to report its own
+# timing (DuckDB: query time without interpreter start-up).
+measure() {
+    local tool=$1 input=$2 group=$3 bytes=$4 runs=$5
+    shift 5
+    local best="" rss="-" i t0 t1 secs r
+    for ((i = 0; i < runs; i++)); do
+        t0=$(date +%s%N)
+        if [[ $HAVE_TIME == 1 ]]; then
+            /usr/bin/time -v -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
+                note "$tool on $input exited with status $?: $(tail -n 2 "$TMP/err" | tr '\n' ' ')"
+            }
+        else
+            "$@" >"$TMP/out" 2>"$TMP/err" || note "$tool on $input exited with status $?"
+        fi
+        t1=$(date +%s%N)
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+        if grep -q '^seconds=' "$TMP/out"; then
+            secs=$(sed -n 's/^seconds=//p' "$TMP/out" | head -n 1)
+        fi
+        r="-"
+        if [[ $HAVE_TIME == 1 ]]; then r=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time"); fi
+        if [[ -z $best ]] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+            best=$secs
+            rss=$r
+            cp "$TMP/out" "$TMP/best-out"
+            cp "$TMP/err" "$TMP/best-err"
+        fi
+    done
+    ROWS+=("$tool|$input|$best|$bytes|$rss|$group")
+    note "$(printf '%-28s %-34s %8.3f s' "$tool" "$input" "$best")"
+}
+
+base_of() {
+    local g=$1 kv
+    for kv in "${BASE[@]}"; do
+        [[ ${kv%%=*} == "$g" ]] && { echo "${kv#*=}"; return; }
+    done
+    echo ""
+}
+
+# permtrail on INPUT with -j1 and with all cores; the all-cores run is the ratio baseline.
+run_permtrail() {
+    local input=$1 label=$2 group=$3 bytes=$4
+    measure "permtrail scan -q -j1" "$label" "$group" "$bytes" "$RUNS" \
+        "$PERMTRAIL" scan -q -j1 -o "$TMP/report-$group-j1" "$input"
+    measure "permtrail scan -q (-j$(nproc))" "$label" "$group" "$bytes" "$RUNS" \
+        "$PERMTRAIL" scan -q -o "$TMP/report-$group" "$input"
+    BASE+=("$group=$(echo "${ROWS[-1]}" | cut -d'|' -f3)")
+}
+
+# --- peers: install or skip ----------------------------------------------------------
+DUCK_PY=""
+VENV=$TARGET/bench-venv
+if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import duckdb' 2>/dev/null; then
+    DUCK_PY=$VENV/bin/python
+elif [[ $NO_INSTALL != 1 ]] && command -v python3 >/dev/null; then
+    note "installing duckdb into $VENV"
+    if python3 -m venv "$VENV" >/dev/null 2>&1 && "$VENV/bin/pip" install -q duckdb >/dev/null 2>&1; then
+        DUCK_PY=$VENV/bin/python
+    else
+        note "could not install duckdb (pip install duckdb into $VENV failed): DuckDB skipped"
+    fi
+else
+    note "duckdb not available: DuckDB skipped"
+fi
+
+JQ=""
+if command -v jq >/dev/null; then
+    JQ=$(command -v jq)
+elif [[ $NO_INSTALL != 1 ]] && command -v apt-get >/dev/null; then
+    note "installing jq"
+    if apt-get install -y -qq jq >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq jq >/dev/null 2>&1; }; then
+        JQ=$(command -v jq || true)
+    fi
+    if [[ -z $JQ ]]; then note "could not install jq: jq skipped"; fi
+else
+    note "jq not available: jq skipped"
+fi
+
+# DuckDB: per-project count of records with code 403, explicit columns, 2 threads. The
+# query time is measured inside Python (no interpreter start-up); RSS includes Python.
+cat >"$TMP/duck.py" <<'EOF'
+import sys, time, duckdb
+source, fmt = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET threads = 2")
+query = f"""
+SELECT project_id, count(*) AS denied
+FROM read_json('{source}', format = '{fmt}',
+               columns = {{trace_id: 'VARCHAR', project_id: 'VARCHAR', code: 'VARCHAR'}})
+WHERE code = '403'
+GROUP BY project_id
+"""
+t = time.perf_counter()
+rows = con.execute(query).fetchall()
+secs = time.perf_counter() - t
+print(f"seconds={secs:.6f}")
+print(f"projects={len(rows)} code_403={sum(r[1] for r in rows)}")
+EOF
+
+# --- runs ---------------------------------------------------------------------------
+MACHINE="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+note "machine: $MACHINE"
+LOAD=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD" 'BEGIN { exit !(l > 0.5) }'; then
+    note "warning: load average is $LOAD before the runs: other processes share the CPU, multi-thread figures will be low"
+fi
+CHECKS=()
+
+J="jsonl $(numfmt --to=iec "$JSONL_SIZE")B"
+run_permtrail "$JSONL" "$J" jsonl "$JSONL_SIZE"
+cp -r "$TMP/report-jsonl" "$TMP/keep-jsonl"
+if [[ -n $DUCK_PY ]]; then
+    measure "duckdb read_json (2 threads)" "$J" jsonl "$JSONL_SIZE" 1 \
+        "$DUCK_PY" "$TMP/duck.py" "$JSONL" newline_delimited
+    CHECKS+=("duckdb on $J: $(grep '^projects=' "$TMP/best-out" || echo '?'); tally code_403_records=$(tally_field "$JSONL.tally.json" code_403_records)")
+fi
+if [[ -n $JQ ]]; then
+    # jq is far slower: it reads a slice, and MB/s is that of the slice.
+    SLICE=$JSONL
+    SLICE_MAX=$(numfmt --from=iec "$JQ_SLICE")
+    if ((JSONL_SIZE > SLICE_MAX)); then
+        SLICE=$TMP/slice.jsonl
+        # Whole records only: drop the line the cut falls into.
+        head -c "$SLICE_MAX" "$JSONL" | head -n -1 >"$SLICE"
+    fi
+    SLICE_SIZE=$(wc -c <"$SLICE")
+    cat "$SLICE" >/dev/null
+    measure "jq 'select(.code==403).project_id'" "jsonl $(numfmt --to=iec "$SLICE_SIZE")B slice" jsonl "$SLICE_SIZE" 1 \
+        bash -c "'$JQ' -r 'select(.code==403 or .code==\"403\") | .project_id' '$SLICE' | sort | uniq -c | wc -l"
+fi
+measure "wc -l" "$J" jsonl "$JSONL_SIZE" "$RUNS" wc -l "$JSONL"
+measure "cat >/dev/null" "$J" jsonl "$JSONL_SIZE" "$RUNS" cat "$JSONL"
+
+if [[ $GZ == 1 ]]; then
+    G="jsonl.gz $(numfmt --to=iec "$JSONL_SIZE")B (1 stream)"
+    run_permtrail "$JSONL_GZ" "$G" gz "$JSONL_SIZE"
+    if [[ -n $DUCK_PY ]]; then
+        measure "duckdb read_json (2 threads)" "$G" gz "$JSONL_SIZE" 1 \
+            "$DUCK_PY" "$TMP/duck.py" "$JSONL_GZ" newline_delimited
+    fi
+    measure "decode-only (flate2, 1 thread)" "$G" gz "$JSONL_SIZE" "$RUNS" \
+        "$GENERATE" --decode-only "$JSONL_GZ" --threads 1
+    if command -v zcat >/dev/null; then
+        measure "zcat >/dev/null" "$G" gz "$JSONL_SIZE" "$RUNS" zcat "$JSONL_GZ"
+    fi
+fi
+
+O="obs $OBS_FILES x .json.gz, $(numfmt --to=iec "$OBS_SIZE")B"
+run_permtrail "$OBS" "$O" obs "$OBS_SIZE"
+cp -r "$TMP/report-obs" "$TMP/keep-obs"
+if [[ -n $DUCK_PY ]]; then
+    # The glob leaves out the Digest/ files, which are not trace arrays.
+    measure "duckdb read_json (2 threads)" "$O" obs "$OBS_SIZE" 1 \
+        "$DUCK_PY" "$TMP/duck.py" "$OBS/**/*_CloudTrace_*.json.gz" array
+    CHECKS+=("duckdb on obs: $(grep '^projects=' "$TMP/best-out" || echo '?'); tally code_403_records=$(tally_field "$OBS.tally.json" code_403_records)")
+fi
+measure "decode-only (flate2, 1 thread)" "$O" obs "$OBS_SIZE" "$RUNS" \
+    "$GENERATE" --decode-only "$OBS" --threads 1
+measure "decode-only (flate2, 2 threads)" "$O" obs "$OBS_SIZE" "$RUNS" \
+    "$GENERATE" --decode-only "$OBS" --threads 2
+
+# --- table --------------------------------------------------------------------------
+echo
+echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
+echo "load average before the runs: $LOAD, after: $(cut -d' ' -f1 /proc/loadavg)"
+echo "MB/s = uncompressed input bytes / seconds (1 MB = 10^6 bytes); ratio = tool MB/s / permtrail MB/s (all cores, same input); best of $RUNS runs (DuckDB, jq: 1)"
+echo
+printf '| %-40s | %-34s | %8s | %8s | %7s | %14s |\n' tool input seconds "MB/s" ratio "peak RSS (MiB)"
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..36})" \
+    "$(printf -- '-%.0s' {1..9})-" "$(printf -- '-%.0s' {1..9})-" "$(printf -- '-%.0s' {1..8})-" "$(printf -- '-%.0s' {1..15})-"
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r tool input secs bytes rss group <<<"$row"
+    base=$(base_of "$group")
+    base_bytes=$JSONL_SIZE
+    [[ $group == obs ]] && base_bytes=$OBS_SIZE
+    awk -v tool="$tool" -v input="$input" -v s="$secs" -v b="$bytes" -v rss="$rss" \
+        -v base="$base" -v bb="$base_bytes" 'BEGIN {
+        mbs = b / s / 1e6
+        ratio = (base == "") ? "-" : sprintf("%.2f", mbs / (bb / base / 1e6))
+        r = (rss == "-" || rss == "") ? "-" : sprintf("%.0f", rss / 1024)
+        printf "| %-40s | %-34s | %8.3f | %8.0f | %7s | %14s |\n", tool, input, s, mbs, ratio, r
+    }'
+done
+
+# --- cross-checks -------------------------------------------------------------------
+echo
+check_reports() {
+    local dir=$1 tally=$2 name=$3
+    awk -F, -v name="$name" -v uniq="$(tally_field "$tally" unique)" \
+        -v denied="$(tally_field "$tally" denied)" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { r += $col["records"]; d += $col["denied"] } END {
+        printf "check %s: permtrail records %d denied %d; generator tally unique %d denied %d -> %s\n",
+            name, r, d, uniq, denied, (r == uniq && d == denied) ? "ok" : "MISMATCH"
+    }' "$dir/projects.csv"
+}
+check_reports "$TMP/keep-jsonl" "$JSONL.tally.json" jsonl
+check_reports "$TMP/keep-obs" "$OBS.tally.json" obs
+for c in "${CHECKS[@]}"; do echo "check $c"; done

@@ -12,6 +12,13 @@ use crate::parse::Record;
 use crate::parse::time::Millis;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+/// errors.csv reason for a record read with its invalid UTF-8 bytes replaced (still counted).
+pub const INVALID_UTF8: &str = "invalid_utf8_replaced";
+/// errors.csv reason for a status that is no HTTP status, e.g. `"40x"` (record still counted).
+pub const INVALID_STATUS: &str = "invalid_status";
+/// Reasons whose records were counted all the same; every other reason is a lost record.
+pub const KEPT_REASONS: [&str; 2] = [INVALID_UTF8, INVALID_STATUS];
+
 /// How many error rows are kept for errors.csv (the smallest by file and line).
 pub const MAX_ERROR_ROWS: usize = 1000;
 

@@ -24,12 +24,37 @@ use std::io::Write;
 /// Exit code when some input could not be read (the reports cover the rest).
 pub const EXIT_INPUT_ERRORS: u8 = 2;
 
+/// Exit code of a run stopped by SIGINT or SIGTERM (no reports written).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Exit code when the scan itself failed (a worker panicked): no reports written.
+pub const EXIT_FAILED: u8 = 1;
+
 /// Runs the command line; returns the exit code (0, or 2 when some input was unreadable).
 pub fn run() -> anyhow::Result<u8> {
     match Cli::parse().command {
         Command::Scan(args) => {
             let config = config::scan_config(args)?;
-            let result = scan::scan(&config)?;
+            // First signal: stop reading and leave the previous reports as they are; a
+            // second one ends the process at once.
+            let _ = ctrlc::set_handler(|| {
+                if scan::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            });
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                scan::scan(&config)
+            })) {
+                Ok(result) => result?,
+                Err(_) => {
+                    eprintln!("permtrail: internal error: the scan failed; reports left unchanged");
+                    return Ok(EXIT_FAILED);
+                }
+            };
+            if scan::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("permtrail: interrupted; reports left unchanged");
+                return Ok(EXIT_INTERRUPTED);
+            }
             write::write_reports(
                 &config.out,
                 &result.tally,

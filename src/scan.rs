@@ -155,6 +155,9 @@ impl Shared<'_> {
 
 fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc: Loc) {
     let config = shared.config;
+    if record.bad_status {
+        tally.error(loc, crate::count::INVALID_STATUS);
+    }
     if config.since.is_some() || config.until.is_some() {
         let inside = record.time.is_some_and(|t| {
             config.since.is_none_or(|s| t >= s) && config.until.is_none_or(|u| t < u)
@@ -227,6 +230,12 @@ fn process_json(
     bytes: &[u8],
     loc: Loc,
 ) -> Result<(), BadRecord> {
+    if std::str::from_utf8(bytes).is_err() {
+        // Keep the record: listed in errors.csv, read with U+FFFD for the bad bytes.
+        tally.error(loc, crate::count::INVALID_UTF8);
+        let fixed = String::from_utf8_lossy(bytes).into_owned();
+        return process_json(shared, tally, fixed.as_bytes(), loc);
+    }
     let mut records = Vec::new();
     parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
         records.push((offset, r))
@@ -325,13 +334,14 @@ fn read_source<'s>(
         line,
         reason,
     };
-    let mut reader = match read::open(source) {
+    let reader = match read::open(source) {
         Ok(r) => r,
         Err(e) => return Some(fail(0, format!("{e:#}"))),
     };
     if reader.is_gzip() {
         gzip.fetch_add(1, Ordering::Relaxed);
     }
+    let mut reader = Interruptible(reader);
     // The first line decides how this file's lines are read; it is read ahead and put back.
     let mut head = Vec::new();
     // A read error this early is replayed after the head, so framing reports it at the
@@ -392,6 +402,22 @@ fn read_source<'s>(
     result
         .err()
         .map(|e| fail(e.line, format!("{}: {}", e.reason, e.detail)))
+}
+
+/// Set by the SIGINT/SIGTERM handler: readers stop at their next read and the run ends
+/// without writing reports.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// A reader that fails once the run is interrupted, so every file stops promptly.
+struct Interruptible<R>(R);
+
+impl<R: Read> Read for Interruptible<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        self.0.read(buf)
+    }
 }
 
 /// Runs a whole scan: discovery, reading, counting. Writing is left to the caller.

@@ -34,7 +34,13 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         t.records,
         t.records - classified
     );
-    let skipped: u64 = t.error_counts.values().sum();
+    let kept = |reason: &str| crate::count::KEPT_REASONS.contains(&reason);
+    let skipped: u64 = t
+        .error_counts
+        .iter()
+        .filter(|(r, _)| !kept(r))
+        .map(|(_, n)| n)
+        .sum();
     let _ = writeln!(
         s,
         "  not counted: {} duplicate trace ids, {} outside the time range, {} other projects, {} unreadable",
@@ -64,17 +70,19 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
             .collect();
         let _ = writeln!(s, "  top projects by denials: {}", top.join(", "));
     }
-    if !t.error_counts.is_empty() {
+    for (label, keep) in [
+        ("unreadable records", false),
+        ("records counted despite a problem", true),
+    ] {
         let reasons: Vec<String> = t
             .error_counts
             .iter()
+            .filter(|(r, _)| kept(r) == keep)
             .map(|(r, n)| format!("{r} {n}"))
             .collect();
-        let _ = writeln!(
-            s,
-            "  unreadable records: {} (see errors.csv)",
-            reasons.join(", ")
-        );
+        if !reasons.is_empty() {
+            let _ = writeln!(s, "  {label}: {} (see errors.csv)", reasons.join(", "));
+        }
     }
     for e in &result.file_errors {
         let _ = writeln!(s, "  error: {}:{}: {}", e.input, e.line, e.reason);

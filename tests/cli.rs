@@ -356,3 +356,44 @@ fn reports_are_safe_to_open_in_a_spreadsheet() {
     let raw = fs::read_to_string(out.join("denied_calls.csv")).expect("report");
     assert!(raw.contains(r#","=HYPERLINK(""http://x"")","#), "{raw}");
 }
+
+#[test]
+fn interrupted_run_keeps_previous_reports_and_exits_130() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("denials.csv"), "previous\n").expect("written");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_permtrail"))
+        .current_dir(dir.path())
+        .args(["scan", "-q", "-o", "out", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    let mut stdin = child.stdin.take().expect("piped");
+    writeln!(stdin, "{DENIED_START}").expect("written");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The blocked read returns with this line; the next read sees the interruption.
+    let _ = writeln!(stdin, "{DENIED_START}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "no exit after SIGINT");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        fs::read_to_string(out.join("denials.csv")).expect("kept"),
+        "previous\n"
+    );
+    assert!(!out.join("projects.csv").exists());
+}

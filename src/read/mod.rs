@@ -62,6 +62,12 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
         for entry in walker {
             match entry {
                 Ok(e) if e.file_type().is_dir() => {}
+                // A FIFO or device found while walking would block or never end: skip it,
+                // reported. (Named on the command line, it is read: process substitution.)
+                Ok(e) if !e.file_type().is_file() => errors.push(WalkError {
+                    name: e.path().display().to_string(),
+                    reason: "not a regular file (FIFO, socket or device): skipped".into(),
+                }),
                 Ok(e) => sources.push(Source {
                     name: e.path().display().to_string(),
                     path: Some(e.into_path()),

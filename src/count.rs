@@ -10,7 +10,8 @@ use crate::catalog::{ActionId, Catalog};
 use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
 use crate::parse::time::Millis;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// errors.csv reason for a record read with its invalid UTF-8 bytes replaced (still counted).
 pub const INVALID_UTF8: &str = "invalid_utf8_replaced";
@@ -102,9 +103,10 @@ pub struct PendingStats {
 /// cause and the missing permissions joined with `|`.
 pub type Verdict = (Vec<ActionId>, Cause, String);
 
-/// Permissions proven held, by project then user: the action of every allowed call with a
-/// single candidate, plus the unconditional dependencies shared by all its candidates.
-pub type Proven = HashMap<String, HashMap<String, HashSet<String>>>;
+/// Evidence of held permissions, by project then user: the distinct candidate sets of their
+/// allowed calls. `held_by` turns them into permissions; keeping the sets makes recording
+/// one lookup per allowed call.
+pub type Proven = HashMap<String, HashMap<String, HashSet<Vec<ActionId>>>>;
 
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
@@ -207,7 +209,6 @@ impl Tally {
     /// counted: it adds only its denied_calls row (reduced to one later).
     pub fn add(
         &mut self,
-        catalog: &Catalog,
         record: &Record,
         call: &Call,
         loc: Loc,
@@ -282,7 +283,7 @@ impl Tally {
         stats.classified += 1;
         if call.outcome == Outcome::Allowed {
             let user = record.user.as_deref().unwrap_or("");
-            prove(&mut self.proven, catalog, project, user, &call.actions);
+            prove(&mut self.proven, project, user, &call.actions);
         }
         let (allowed, failed) = (
             call.outcome == Outcome::Allowed,
@@ -369,8 +370,8 @@ impl Tally {
         self.denied_calls.extend(other.denied_calls);
         for (project, users) in other.proven {
             let mine = self.proven.entry(project).or_default();
-            for (user, held) in users {
-                mine.entry(user).or_default().extend(held);
+            for (user, sets) in users {
+                mine.entry(user).or_default().extend(sets);
             }
         }
         for (key, b) in other.pending {
@@ -396,10 +397,27 @@ impl Tally {
     /// into the denials rows with their inferred cause, and rewrites their denied_calls
     /// rows. Call once, after every tally is merged.
     pub fn infer(&mut self, catalog: &Catalog) {
-        let mut verdicts: HashMap<PendingKey, Verdict> = HashMap::new();
-        for (key, pending) in std::mem::take(&mut self.pending) {
-            let held = self.proven.get(&key.0).and_then(|users| users.get(&key.1));
-            let verdict = infer_cause(catalog, held, &key.2);
+        let mut verdicts: HashMap<PendingKey, Verdict> = HashMap::default();
+        let mut cache: HashMap<(String, String), HashSet<String>> = HashMap::default();
+        let proven = &self.proven;
+        let mut held_of = |project: &str, user: &str| -> HashSet<String> {
+            cache
+                .entry((project.to_string(), user.to_string()))
+                .or_insert_with(|| {
+                    proven
+                        .get(project)
+                        .and_then(|users| users.get(user))
+                        .map(|sets| held_by(catalog, sets))
+                        .unwrap_or_default()
+                })
+                .clone()
+        };
+        let mut pending: Vec<(PendingKey, PendingStats)> =
+            std::mem::take(&mut self.pending).into_iter().collect();
+        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, pending) in pending {
+            let held = held_of(&key.0, &key.1);
+            let verdict = infer_cause(catalog, Some(&held), &key.2);
             let tally = self.projects.entry(key.0.clone()).or_default();
             if verdict.1 == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
@@ -420,47 +438,52 @@ impl Tally {
             let verdict = match verdicts.get(&key) {
                 Some(v) => v.clone(),
                 // Only a repeat of a trace counted elsewhere can miss its group.
-                None => {
-                    let held = self.proven.get(&key.0).and_then(|u| u.get(&key.1));
-                    infer_cause(catalog, held, &key.2)
-                }
+                None => infer_cause(catalog, Some(&held_of(&key.0, &key.1)), &key.2),
             };
             (row.actions, row.cause, row.missing) = verdict;
         }
     }
 }
 
-/// Records what an allowed call proves its caller held.
-fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, actions: &[ActionId]) {
-    let Some((first, rest)) = actions.split_first() else {
+/// Records what an allowed call proves its caller held: its candidate set.
+fn prove(proven: &mut Proven, project: &str, user: &str, actions: &[ActionId]) {
+    if actions.is_empty() {
         return;
-    };
-    // With several candidates only what every candidate needs is proven.
-    let mut held: Vec<&str> = catalog.actions[*first as usize]
-        .depends
-        .iter()
-        .map(String::as_str)
-        .filter(|d| {
-            rest.iter()
-                .all(|a| catalog.actions[*a as usize].depends.iter().any(|x| x == d))
-        })
-        .collect();
-    if rest.is_empty() {
-        held.push(catalog.name(*first));
     }
     let users = match proven.get_mut(project) {
         Some(u) => u,
         None => proven.entry(project.to_string()).or_default(),
     };
-    let set = match users.get_mut(user) {
+    let sets = match users.get_mut(user) {
         Some(s) => s,
         None => users.entry(user.to_string()).or_default(),
     };
-    for h in held {
-        if !set.contains(h) {
-            set.insert(h.to_string());
+    if !sets.contains(actions) {
+        sets.insert(actions.to_vec());
+    }
+}
+
+/// The permissions a set of allowed calls proves: for each call, its action when it had a
+/// single candidate, and the unconditional dependencies every candidate shares.
+pub fn held_by(catalog: &Catalog, sets: &HashSet<Vec<ActionId>>) -> HashSet<String> {
+    let mut held = HashSet::default();
+    for actions in sets {
+        let Some((first, rest)) = actions.split_first() else {
+            continue;
+        };
+        for d in &catalog.actions[*first as usize].depends {
+            if rest
+                .iter()
+                .all(|a| catalog.actions[*a as usize].depends.contains(d))
+            {
+                held.insert(d.clone());
+            }
+        }
+        if rest.is_empty() {
+            held.insert(catalog.name(*first).to_string());
         }
     }
+    held
 }
 
 /// The inference rule for one denial of `candidates` by a caller who held `held`. Per
@@ -620,23 +643,24 @@ mod tests {
     #[test]
     fn allowed_calls_prove_action_and_shared_dependencies() {
         let c = crate::catalog::builtin().expect("built-in catalog");
-        let mut proven = Proven::new();
-        prove(&mut proven, &c, "p", "u", &ids(&c, &["ecs:servers:stop"]));
+        let mut proven = Proven::default();
+        prove(&mut proven, "p", "u", &ids(&c, &["ecs:servers:stop"]));
         prove(
             &mut proven,
-            &c,
             "p",
             "v",
             &ids(&c, &["ecs:servers:start", "ecs:servers:stop"]),
         );
-        let mut u: Vec<&String> = proven["p"]["u"].iter().collect();
+        let u = held_by(&c, &proven["p"]["u"]);
+        let mut u: Vec<&String> = u.iter().collect();
         u.sort();
         assert_eq!(
             u,
             ["ecs:servers:get", "ecs:servers:list", "ecs:servers:stop"]
         );
         // Two candidates prove only the dependency both need, not either action.
-        let v: Vec<&String> = proven["p"]["v"].iter().collect();
+        let v = held_by(&c, &proven["p"]["v"]);
+        let v: Vec<&String> = v.iter().collect();
         assert_eq!(v, ["ecs:servers:list"]);
     }
 

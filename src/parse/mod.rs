@@ -7,9 +7,9 @@ pub mod json;
 pub mod time;
 
 use json::{Entries, as_str, as_text, is_null};
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// The fields permtrail reads from a record, whatever the input calls them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,7 +134,7 @@ impl Default for FieldMap {
 impl FieldMap {
     /// The default keys, with `overrides` replacing a field's keys by one key each.
     pub fn new(overrides: &[(Field, String)]) -> FieldMap {
-        let mut by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>> = HashMap::new();
+        let mut by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>> = HashMap::default();
         for (_, field) in Field::NAMES {
             let keys: Vec<String> = match overrides.iter().find(|(f, _)| *f == field) {
                 Some((_, key)) => vec![key.clone()],
@@ -229,12 +229,22 @@ fn parse_value<'a>(
     emit: &mut Emit<'_, 'a>,
 ) -> Result<usize, BadRecord> {
     let entries = Entries::of(raw).ok_or(BadRecord::NotAnObject)?;
-    // Envelopes: only when the object is not itself a trace.
-    if entries.get("trace_id").is_none() && entries.get("trace_name").is_none() {
-        if let Some(inner) = entries.get("cts").filter(|v| v.get().starts_with('{')) {
+    // Envelopes: only when the object is not itself a trace. One pass over the keys, as
+    // this runs for every record.
+    let (mut is_trace, mut cts, mut traces) = (false, None, None);
+    for (key, value) in &entries.0 {
+        match key.as_ref() {
+            "trace_id" | "trace_name" => is_trace = true,
+            "cts" if cts.is_none() => cts = Some(*value),
+            "traces" if traces.is_none() => traces = Some(*value),
+            _ => {}
+        }
+    }
+    if !is_trace {
+        if let Some(inner) = cts.filter(|v| v.get().starts_with('{')) {
             return parse_value(inner, base, fields, emit);
         }
-        if let Some(list) = entries.get("traces").filter(|v| v.get().starts_with('[')) {
+        if let Some(list) = traces.filter(|v| v.get().starts_with('[')) {
             let items: Vec<&'a RawValue> =
                 serde_json::from_str(list.get()).map_err(|_| BadRecord::InvalidJson)?;
             let mut n = 0;

@@ -17,8 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const INVALID_UTF8: &str = "invalid_utf8_replaced";
 /// errors.csv reason for a status that is no HTTP status, e.g. `"40x"` (record still counted).
 pub const INVALID_STATUS: &str = "invalid_status";
+/// errors.csv reason for a time that is none of the known layouts or out of range (record
+/// still counted, without a time).
+pub const INVALID_TIME: &str = "invalid_time";
 /// Reasons whose records were counted all the same; every other reason is a lost record.
-pub const KEPT_REASONS: [&str; 2] = [INVALID_UTF8, INVALID_STATUS];
+pub const KEPT_REASONS: [&str; 3] = [INVALID_UTF8, INVALID_STATUS, INVALID_TIME];
 
 /// How many error rows are kept for errors.csv (the smallest by file and line).
 pub const MAX_ERROR_ROWS: usize = 1000;

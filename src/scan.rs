@@ -158,6 +158,9 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
     if record.bad_status {
         tally.error(loc, crate::count::INVALID_STATUS);
     }
+    if record.bad_time {
+        tally.error(loc, crate::count::INVALID_TIME);
+    }
     if config.since.is_some() || config.until.is_some() {
         let inside = record.time.is_some_and(|t| {
             config.since.is_none_or(|s| t >= s) && config.until.is_none_or(|u| t < u)
@@ -231,10 +234,12 @@ fn process_json(
     loc: Loc,
 ) -> Result<(), BadRecord> {
     if std::str::from_utf8(bytes).is_err() {
-        // Keep the record: listed in errors.csv, read with U+FFFD for the bad bytes.
-        tally.error(loc, crate::count::INVALID_UTF8);
+        // Keep the record, read with U+FFFD for the bad bytes, and list it; when even the
+        // repaired text is no JSON the caller lists it as that instead.
         let fixed = String::from_utf8_lossy(bytes).into_owned();
-        return process_json(shared, tally, fixed.as_bytes(), loc);
+        process_json(shared, tally, fixed.as_bytes(), loc)?;
+        tally.error(loc, crate::count::INVALID_UTF8);
+        return Ok(());
     }
     let mut records = Vec::new();
     parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
@@ -336,7 +341,12 @@ fn read_source<'s>(
     };
     let reader = match read::open(source) {
         Ok(r) => r,
-        Err(e) => return Some(fail(0, format!("{e:#}"))),
+        Err(e) => {
+            shared
+                .tally()
+                .error(Loc { file, line: 0 }, "unreadable_input");
+            return Some(fail(0, format!("{e:#}")));
+        }
     };
     if reader.is_gzip() {
         gzip.fetch_add(1, Ordering::Relaxed);
@@ -424,14 +434,26 @@ impl<R: Read> Read for Interruptible<R> {
 pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let start = Instant::now();
     let (sources, walk_errors) = read::discover(&config.inputs);
-    let mut file_errors: Vec<FileError> = walk_errors
-        .into_iter()
-        .map(|e| FileError {
+    let mut inputs: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    // Paths that could not be walked get input indexes after the readable ones, so
+    // errors.csv can name them (line 0: the input as a whole).
+    let mut walk_rows = Vec::new();
+    let mut file_errors: Vec<FileError> = Vec::new();
+    for e in walk_errors {
+        walk_rows.push((
+            Loc {
+                file: inputs.len() as u32,
+                line: 0,
+            },
+            e.code,
+        ));
+        inputs.push(e.name.clone());
+        file_errors.push(FileError {
             input: e.name,
             line: 0,
             reason: e.reason,
-        })
-        .collect();
+        });
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads.max(1))
         .build()?;
@@ -477,11 +499,14 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     for slot in shared.tallies {
         tally.merge(slot.into_inner().expect("no panics while holding the lock"));
     }
+    for (loc, code) in walk_rows {
+        tally.error(loc, code);
+    }
     tally.finish();
     tally.infer(&config.catalog);
     Ok(ScanResult {
         tally,
-        inputs: sources.into_iter().map(|s| s.name).collect(),
+        inputs,
         bytes: shared.bytes.load(Ordering::Relaxed),
         gzip_files: gzip.load(Ordering::Relaxed),
         elapsed: start.elapsed(),

@@ -169,6 +169,8 @@ pub struct Record<'a> {
     pub status: Option<u16>,
     /// The status field held something that is not an HTTP status (e.g. `"40x"`).
     pub bad_status: bool,
+    /// The time field held something that is no known time layout, or is out of range.
+    pub bad_time: bool,
     pub project: Option<Cow<'a, str>>,
     pub user: Option<Cow<'a, str>>,
     pub request: Option<Cow<'a, str>>,
@@ -353,8 +355,11 @@ fn record_from<'a>(entries: &Entries<'a>, fields: &FieldMap) -> Record<'a> {
         Some(Err(())) => (None, true),
         None => (None, false),
     };
+    let raw_time = get(Field::Time).filter(|v| as_str(v).is_none_or(|s| !s.trim().is_empty()));
+    let time = raw_time.and_then(time_of);
     Record {
-        time: get(Field::Time).and_then(time_of),
+        time,
+        bad_time: raw_time.is_some() && time.is_none(),
         method: text(Field::Method),
         path: text(Field::Path),
         status,

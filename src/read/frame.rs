@@ -68,6 +68,30 @@ pub struct FrameError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FrameStats {
     pub bytes: u64,
+    /// The line the stream ended on.
+    pub lines: u64,
+}
+
+/// A reader that turns the first read error into the end of the stream, keeping the error
+/// for later: whatever was read before it is framed and counted, then the error reported.
+struct Deferred<'r> {
+    inner: &'r mut dyn Read,
+    error: Option<std::io::Error>,
+}
+
+impl Read for Deferred<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => {
+                self.error = Some(e);
+                Ok(0)
+            }
+            other => other,
+        }
+    }
 }
 
 /// Picks the framing from the first bytes of a stream (after a UTF-8 BOM and white space).
@@ -97,6 +121,31 @@ pub fn sniff(head: &[u8]) -> Framing {
 /// sniffing. Returns the byte count, or the error that ended the stream early (chunks
 /// before it have been delivered).
 pub fn frame(
+    reader: &mut dyn Read,
+    options: FrameOptions,
+    forced: Option<Framing>,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let mut deferred = Deferred {
+        inner: reader,
+        error: None,
+    };
+    let result = frame_stream(&mut deferred, options, forced, chunks, events);
+    match (deferred.error, result) {
+        (None, result) => result,
+        (Some(e), result) => Err(FrameError {
+            line: match result {
+                Ok(stats) => stats.lines,
+                Err(error) => error.line,
+            },
+            reason: "read_error",
+            detail: e.to_string(),
+        }),
+    }
+}
+
+fn frame_stream(
     reader: &mut dyn Read,
     options: FrameOptions,
     forced: Option<Framing>,
@@ -143,6 +192,7 @@ pub fn frame(
                     line: 1,
                 }]),
             });
+            stats.lines = 1;
             Ok(stats)
         }
     }
@@ -211,6 +261,7 @@ fn lines(
             });
         }
         if eof {
+            stats.lines = line;
             return Ok(stats);
         }
     }
@@ -442,6 +493,7 @@ fn arrays(
                     detail: "the JSON array is not closed".into(),
                 });
             }
+            stats.lines = scan.line;
             return Ok(stats);
         }
     }

@@ -21,6 +21,8 @@ pub struct Source {
 #[derive(Debug, Clone)]
 pub struct WalkError {
     pub name: String,
+    /// Short code for errors.csv: `unreadable_input` or `not_a_regular_file`.
+    pub code: &'static str,
     pub reason: String,
 }
 
@@ -66,6 +68,7 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
                 // reported. (Named on the command line, it is read: process substitution.)
                 Ok(e) if !e.file_type().is_file() => errors.push(WalkError {
                     name: e.path().display().to_string(),
+                    code: "not_a_regular_file",
                     reason: "not a regular file (FIFO, socket or device): skipped".into(),
                 }),
                 Ok(e) => sources.push(Source {
@@ -77,6 +80,7 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
                         .path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| input.display().to_string()),
+                    code: "unreadable_input",
                     reason: e.to_string(),
                 }),
             }

@@ -258,30 +258,17 @@ fn process_json(
 
 fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
     let mut tally = Tally::default();
-    let data = &chunk.data[..];
-    match &chunk.spans {
-        Some(spans) => {
-            for span in spans {
-                let loc = Loc {
-                    file,
-                    line: span.line,
-                };
-                if let Err(bad) = process_json(shared, &mut tally, &data[span.start..span.end], loc)
-                {
-                    tally.error(loc, bad.as_str());
-                }
-            }
-        }
-        None => {
-            for (line, bytes) in (chunk.first_line..).zip(data.split(|b| *b == b'\n')) {
-                let bytes = bytes.trim_ascii();
-                if !bytes.is_empty() {
-                    let loc = Loc { file, line };
-                    if let Err(bad) = process_line(shared, &mut tally, kind, bytes, loc) {
-                        tally.error(loc, bad.as_str());
-                    }
-                }
-            }
+    // Lines may be access-log records; array elements and documents are always JSON.
+    let lines = chunk.spans.is_none();
+    for (line, bytes) in chunk.records() {
+        let loc = Loc { file, line };
+        let result = if lines {
+            process_line(shared, &mut tally, kind, bytes, loc)
+        } else {
+            process_json(shared, &mut tally, bytes, loc)
+        };
+        if let Err(bad) = result {
+            tally.error(loc, bad.as_str());
         }
     }
     shared.tally().merge(tally);

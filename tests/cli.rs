@@ -9,16 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const REPORTS: [&str; 8] = [
-    "denials.csv",
-    "denied_calls.csv",
-    "projects.csv",
-    "actions.csv",
-    "unclassified.csv",
-    "policies.json",
-    "policies_inferred.json",
-    "errors.csv",
-];
+use permtrail::write::REPORTS;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -18,20 +18,7 @@ fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
         &mut &data[..],
         options,
         forced,
-        &mut |c| match &c.spans {
-            Some(spans) => {
-                for s in spans {
-                    records.push((s.line, c.data[s.start..s.end].to_vec()));
-                }
-            }
-            None => {
-                for (line, l) in (c.first_line..).zip(c.data.split(|b| *b == b'\n')) {
-                    if !l.is_empty() {
-                        records.push((line, l.to_vec()));
-                    }
-                }
-            }
-        },
+        &mut |c| records.extend(c.records().map(|(line, bytes)| (line, bytes.to_vec()))),
         &mut |e| events.push(e),
     );
     (records, events, result.err().map(|e| (e.line, e.reason)))

@@ -38,6 +38,22 @@ pub struct Chunk {
     pub spans: Option<Vec<Span>>,
 }
 
+impl Chunk {
+    /// The chunk's records with the line each starts on: the spans, or else every line
+    /// that is not blank, without surrounding white space (so CRLF ends are dropped).
+    pub fn records(&self) -> Box<dyn Iterator<Item = (u64, &[u8])> + '_> {
+        match &self.spans {
+            Some(spans) => Box::new(spans.iter().map(|s| (s.line, &self.data[s.start..s.end]))),
+            None => Box::new(
+                (self.first_line..)
+                    .zip(self.data.split(|b| *b == b'\n'))
+                    .map(|(line, bytes)| (line, bytes.trim_ascii()))
+                    .filter(|(_, bytes)| !bytes.is_empty()),
+            ),
+        }
+    }
+}
+
 /// Limits for framing.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameOptions {
@@ -155,14 +171,9 @@ fn frame_stream(
     let chunk_size = options.chunk_size.max(1);
     let mut buf = Vec::with_capacity(chunk_size.min(1 << 20));
     let mut stats = FrameStats::default();
-    let read_err = |line: u64, e: std::io::Error| FrameError {
-        line,
-        reason: "read_error",
-        detail: e.to_string(),
-    };
     // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
     // seen whole even with tiny chunks.
-    fill_from(reader, &mut buf, 64 * 1024).map_err(|e| read_err(1, e))?;
+    fill_from(reader, &mut buf, 64 * 1024).map_err(|e| read_error(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
     if buf.starts_with(b"\xEF\xBB\xBF") {
         buf.drain(..3);
@@ -173,7 +184,7 @@ fn frame_stream(
         Framing::Array => arrays(reader, buf, options, stats, chunks, events),
         Framing::Document => {
             let limit = options.max_record_bytes;
-            fill_from(reader, &mut buf, limit.saturating_add(1)).map_err(|e| read_err(1, e))?;
+            fill_from(reader, &mut buf, limit.saturating_add(1)).map_err(|e| read_error(1, e))?;
             if buf.len() > limit {
                 return Err(FrameError {
                     line: 1,
@@ -198,6 +209,16 @@ fn frame_stream(
     }
 }
 
+/// A read error at `line`. (`frame` defers reader errors, so inside the framers this only
+/// covers errors of the buffer handling itself.)
+fn read_error(line: u64, e: std::io::Error) -> FrameError {
+    FrameError {
+        line,
+        reason: "read_error",
+        detail: e.to_string(),
+    }
+}
+
 fn lines(
     reader: &mut dyn Read,
     mut buf: Vec<u8>,
@@ -212,7 +233,7 @@ fn lines(
     loop {
         let before = buf.len();
         let want = before + options.chunk_size;
-        let result = fill_from(reader, &mut buf, want);
+        fill_from(reader, &mut buf, want).map_err(|e| read_error(line, e))?;
         let eof = buf.len() < want;
         if skipping {
             match memchr::memchr(b'\n', &buf) {
@@ -229,7 +250,7 @@ fn lines(
             }
         }
         if !skipping {
-            let cut = if eof || result.is_err() {
+            let cut = if eof {
                 Some(buf.len())
             } else {
                 memrchr(b'\n', &buf).map(|nl| nl + 1)
@@ -252,13 +273,6 @@ fn lines(
                 }
                 _ => {}
             }
-        }
-        if let Err(e) = result {
-            return Err(FrameError {
-                line,
-                reason: "read_error",
-                detail: e.to_string(),
-            });
         }
         if eof {
             stats.lines = line;
@@ -476,14 +490,7 @@ fn arrays(
             chunk_line = scan.line;
         }
         let want = buf.len() + options.chunk_size;
-        let result = fill_from(reader, &mut buf, want);
-        if let Err(e) = result {
-            return Err(FrameError {
-                line: scan.line,
-                reason: "read_error",
-                detail: e.to_string(),
-            });
-        }
+        fill_from(reader, &mut buf, want).map_err(|e| read_error(scan.line, e))?;
         if buf.len() == scan.pos {
             stats.bytes += buf.len() as u64;
             if scan.depth != 0 || scan.element.is_some() {
@@ -520,21 +527,9 @@ mod tests {
             &mut &input[..],
             options,
             None,
-            &mut |c| match &c.spans {
-                Some(spans) => {
-                    for s in spans {
-                        records.push((
-                            s.line,
-                            String::from_utf8_lossy(&c.data[s.start..s.end]).into_owned(),
-                        ));
-                    }
-                }
-                None => {
-                    for (line, l) in (c.first_line..).zip(c.data.split(|b| *b == b'\n')) {
-                        if !l.is_empty() {
-                            records.push((line, String::from_utf8_lossy(l).into_owned()));
-                        }
-                    }
+            &mut |c| {
+                for (line, bytes) in c.records() {
+                    records.push((line, String::from_utf8_lossy(bytes).into_owned()));
                 }
             },
             &mut |e| events.push(e),

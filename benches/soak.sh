@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Soak at scale: generates SOAK_BYTES (default 8G) of CTS JSON lines plus a tenth of that
+# as an OBS tree of .json.gz arrays, scans them once, samples permtrail's resident memory
+# every half second, and checks the reports against the generator's tally.
+#   SOAK_BYTES=8G benches/soak.sh   # prints the RSS curve and the checks
+# PROJECTS (default 100) and USERS (default 500) set the distinct keys; SOAK_DATA the folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOAK_BYTES="${SOAK_BYTES:-8G}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+DATA="${SOAK_DATA:-$TARGET/soak-data}"
+mkdir -p "$DATA"
+cargo build --release -q
+cargo build --release -q --example generate
+BIN="$TARGET/release/permtrail"
+GEN="$TARGET/release/examples/generate"
+to_bytes() { numfmt --from=iec "$1"; }
+obs_bytes=$(( $(to_bytes "$SOAK_BYTES") / 10 ))
+jsonl="$DATA/soak-$SOAK_BYTES-p${PROJECTS:-100}-u${USERS:-500}.jsonl"
+obs="$DATA/soak-$SOAK_BYTES-p${PROJECTS:-100}-u${USERS:-500}-obs"
+[ -f "$jsonl" ] || "$GEN" --kind jsonl --out "$jsonl" --bytes "$SOAK_BYTES" --seed 7 --projects "${PROJECTS:-100}" --users "${USERS:-500}"
+[ -d "$obs" ] || "$GEN" --kind obs --out "$obs" --bytes "$obs_bytes" --seed 8 --projects "${PROJECTS:-100}" --users "${USERS:-500}"
+out="$DATA/report"
+curve="$DATA/rss.csv"
+echo "seconds,rss_mib" > "$curve"
+start=$(date +%s.%N)
+/usr/bin/time -v "$BIN" scan -q -o "$out" "$jsonl" "$obs" 2> "$DATA/time.txt" &
+wrapper=$!
+sleep 0.2
+pid=$(pgrep -P "$wrapper" permtrail || true)
+while kill -0 "$wrapper" 2>/dev/null; do
+  if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    now=$(date +%s.%N)
+    printf '%.1f,%d\n' "$(echo "$now - $start" | bc)" "$(( ${rss:-0} / 1024 ))" >> "$curve"
+  fi
+  sleep 0.5
+done
+wait "$wrapper" || true
+grep -E "Elapsed|Maximum resident" "$DATA/time.txt"
+echo "RSS curve ($curve), every 10th sample:"
+awk 'NR == 1 || NR % 10 == 2' "$curve"
+bytes=$(du -cb "$jsonl" | tail -1 | cut -f1)
+echo "input: $(numfmt --to=iec "$bytes") JSON lines + $(du -sh "$obs" | cut -f1) gzip OBS tree"
+python3 - "$jsonl.tally.json" "$obs.tally.json" "$out/projects.csv" <<'PY'
+import csv, json, sys
+tallies = [json.load(open(p)) for p in sys.argv[1:3]]
+rows = list(csv.DictReader(open(sys.argv[3])))
+records = sum(int(r["records"]) for r in rows)
+denied = sum(int(r["denied"]) for r in rows)
+def total(key):
+    return sum(t.get(key, 0) for t in tallies)
+print(f"records: permtrail {records}, generator unique {total('unique')}")
+print(f"denied:  permtrail {denied}, generator {total('denied')}")
+PY

@@ -81,3 +81,40 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn config(args: &[&str]) -> Result<ScanConfig> {
+        let mut argv = vec!["permtrail", "scan"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Scan(args) => scan_config(args),
+            Command::Catalog(_) => unreachable!("scan was given"),
+        }
+    }
+
+    #[test]
+    fn options_are_validated() {
+        let c = config(&[
+            "--since",
+            "2026-11-20",
+            "--until",
+            "2026-11-21T00:00:00Z",
+            "x",
+        ])
+        .expect("valid");
+        assert_eq!(c.until.zip(c.since).map(|(u, s)| u - s), Some(86_400_000));
+        assert!(c.dedupe && !c.raw_csv);
+        let error = |args: &[&str]| format!("{:#}", config(args).expect_err("refused"));
+        assert!(error(&["--since", "2026-11-21", "--until", "2026-11-20", "x"]).contains("before"));
+        assert!(error(&["--until", "tomorrow", "x"]).contains("--until"));
+        assert!(error(&["--field", "nope=x", "x"]).contains("unknown field name"));
+        assert!(error(&["--field", "path", "x"]).contains("NAME=KEY"));
+        assert!(error(&["-j", "0", "x"]).contains("--threads"));
+        assert!(error(&["--chunk-size", "0", "x"]).contains("--chunk-size"));
+    }
+}

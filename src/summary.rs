@@ -90,3 +90,48 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
     let _ = writeln!(s, "  reports in {}", out.display());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::count::{Loc, Tally};
+    use crate::scan::{FileError, ScanResult};
+    use std::time::Duration;
+
+    #[test]
+    fn summary_names_causes_problems_and_file_errors() {
+        let mut tally = Tally {
+            records: 3,
+            duplicates: 1,
+            ..Tally::default()
+        };
+        tally.error(Loc { file: 0, line: 2 }, "invalid_json");
+        tally.error(Loc { file: 0, line: 3 }, crate::count::INVALID_STATUS);
+        let result = ScanResult {
+            tally,
+            inputs: vec!["a.json".into()],
+            bytes: 2_000_000,
+            gzip_files: 0,
+            elapsed: Duration::from_secs(1),
+            file_errors: vec![FileError {
+                input: "b.json.gz".into(),
+                line: 7,
+                reason: "read_error: unexpected end of file".into(),
+            }],
+        };
+        let text = render(&result, Path::new("out"));
+        assert!(text.contains("2.0 MB in 1.00 s (2 MB/s)"), "{text}");
+        assert!(text.contains("1 duplicate trace ids"), "{text}");
+        assert!(text.contains(", 1 unreadable"), "{text}");
+        assert!(
+            text.contains("unreadable records: invalid_json 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("records counted despite a problem: invalid_status 1"),
+            "{text}"
+        );
+        assert!(text.contains("missing_dependency 0"), "{text}");
+        assert!(text.contains("error: b.json.gz:7: read_error"), "{text}");
+    }
+}

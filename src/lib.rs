@@ -42,7 +42,7 @@ pub fn run() -> anyhow::Result<u8> {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             });
-            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 scan::scan(&config)
             })) {
                 Ok(result) => result?,
@@ -57,7 +57,7 @@ pub fn run() -> anyhow::Result<u8> {
             }
             write::write_reports(
                 &config.out,
-                &result.tally,
+                &mut result.tally,
                 &config.catalog,
                 &result.inputs,
                 config.raw_csv,

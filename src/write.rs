@@ -142,10 +142,11 @@ pub fn denied_rows(mut rows: Vec<DeniedCall>, inputs: &[String]) -> Vec<DeniedCa
 }
 
 /// Writes every report into `out` (created if missing). `inputs` names input files by index;
-/// `raw` turns off the spreadsheet neutralisation of CSV fields.
+/// `raw` turns off the spreadsheet neutralisation of CSV fields. The denied-call rows are
+/// moved out of `tally` (they can be millions; the rest of it is left as it was).
 pub fn write_reports(
     out: &Path,
-    tally: &Tally,
+    tally: &mut Tally,
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
@@ -189,7 +190,7 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
 
 fn write_all(
     dir: &Path,
-    tally: &Tally,
+    tally: &mut Tally,
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
@@ -258,7 +259,7 @@ fn write_all(
         "input",
         "enterprise_project",
     ])?;
-    for row in denied_rows(tally.denied_calls.clone(), inputs) {
+    for row in denied_rows(std::mem::take(&mut tally.denied_calls), inputs) {
         w.write_record([
             &row.time.map(time::format).unwrap_or_default(),
             &row.project,

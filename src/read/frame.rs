@@ -354,6 +354,17 @@ impl ArrayScan {
     /// Scans `buf[pos..]`, appending complete elements to `spans`.
     fn scan(&mut self, buf: &[u8], spans: &mut Vec<Span>) {
         while self.pos < buf.len() {
+            if self.in_string && !self.escaped {
+                // Most bytes of a trace are string contents: jump to the next byte that
+                // matters there instead of stepping through each.
+                match memchr::memchr3(b'"', b'\\', b'\n', &buf[self.pos..]) {
+                    Some(offset) => self.pos += offset,
+                    None => {
+                        self.pos = buf.len();
+                        break;
+                    }
+                }
+            }
             let b = buf[self.pos];
             if b == b'\n' {
                 self.line += 1;

@@ -6,6 +6,7 @@
 //! candidates) next to the permissions allowed calls `proven`; `infer` resolves them once
 //! the whole run is counted, because evidence after a denial counts as much as before.
 
+use crate::catalog::compiled::{PermSet, perm_contains};
 use crate::catalog::{ActionId, Catalog};
 use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
@@ -106,10 +107,10 @@ pub struct PendingStats {
 /// cause and the missing permissions joined with `|`.
 pub type Verdict = (Vec<ActionId>, Cause, String);
 
-/// Evidence of held permissions, by project then user: the distinct candidate sets of their
-/// allowed calls. `held_by` turns them into permissions; keeping the sets makes recording
-/// one lookup per allowed call.
-pub type Proven = HashMap<String, HashMap<String, HashSet<Vec<ActionId>>>>;
+/// Evidence of held permissions, by project then user, as bit sets over the catalog's
+/// permissions: memory is a few words per (project, user), and recording an allowed call
+/// is one lookup and a few word operations.
+pub type Proven = HashMap<String, HashMap<String, PermSet>>;
 
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
@@ -212,6 +213,7 @@ impl Tally {
     /// counted: it adds only its denied_calls row (reduced to one later).
     pub fn add(
         &mut self,
+        catalog: &Catalog,
         record: &Record,
         call: &Call,
         loc: Loc,
@@ -286,7 +288,7 @@ impl Tally {
         stats.classified += 1;
         if call.outcome == Outcome::Allowed {
             let user = record.user.as_deref().unwrap_or("");
-            prove(&mut self.proven, project, user, &call.actions);
+            prove(&mut self.proven, catalog, project, user, &call.actions);
         }
         let (allowed, failed) = (
             call.outcome == Outcome::Allowed,
@@ -373,8 +375,14 @@ impl Tally {
         self.denied_calls.extend(other.denied_calls);
         for (project, users) in other.proven {
             let mine = self.proven.entry(project).or_default();
-            for (user, sets) in users {
-                mine.entry(user).or_default().extend(sets);
+            for (user, set) in users {
+                let held = mine.entry(user).or_default();
+                if held.len() < set.len() {
+                    held.resize(set.len(), 0);
+                }
+                for (word, bits) in held.iter_mut().zip(set) {
+                    *word |= bits;
+                }
             }
         }
         for (key, b) in other.pending {
@@ -410,7 +418,7 @@ impl Tally {
                     proven
                         .get(project)
                         .and_then(|users| users.get(user))
-                        .map(|sets| held_by(catalog, sets))
+                        .map(|set| held_by(catalog, set))
                         .unwrap_or_default()
                 })
                 .clone()
@@ -448,45 +456,44 @@ impl Tally {
     }
 }
 
-/// Records what an allowed call proves its caller held: its candidate set.
-fn prove(proven: &mut Proven, project: &str, user: &str, actions: &[ActionId]) {
-    if actions.is_empty() {
+/// Records what an allowed call proves its caller held: its action when it had a single
+/// candidate, and the unconditional dependencies every candidate shares.
+fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, actions: &[ActionId]) {
+    let Some((first, rest)) = actions.split_first() else {
         return;
-    }
+    };
     let users = match proven.get_mut(project) {
         Some(u) => u,
         None => proven.entry(project.to_string()).or_default(),
     };
-    let sets = match users.get_mut(user) {
+    let held = match users.get_mut(user) {
         Some(s) => s,
         None => users.entry(user.to_string()).or_default(),
     };
-    if !sets.contains(actions) {
-        sets.insert(actions.to_vec());
+    let info = &catalog.actions[*first as usize];
+    if held.len() < info.depends_set.len() {
+        held.resize(info.depends_set.len(), 0);
+    }
+    for (w, word) in held.iter_mut().enumerate() {
+        let shared = rest.iter().fold(info.depends_set[w], |acc, a| {
+            acc & catalog.actions[*a as usize].depends_set[w]
+        });
+        *word |= shared;
+    }
+    if rest.is_empty() {
+        held[info.permission / 64] |= 1 << (info.permission % 64);
     }
 }
 
-/// The permissions a set of allowed calls proves: for each call, its action when it had a
-/// single candidate, and the unconditional dependencies every candidate shares.
-pub fn held_by(catalog: &Catalog, sets: &HashSet<Vec<ActionId>>) -> HashSet<String> {
-    let mut held = HashSet::default();
-    for actions in sets {
-        let Some((first, rest)) = actions.split_first() else {
-            continue;
-        };
-        for d in &catalog.actions[*first as usize].depends {
-            if rest
-                .iter()
-                .all(|a| catalog.actions[*a as usize].depends.contains(d))
-            {
-                held.insert(d.clone());
-            }
-        }
-        if rest.is_empty() {
-            held.insert(catalog.name(*first).to_string());
-        }
-    }
-    held
+/// The permissions in a bit set, by name.
+pub fn held_by(catalog: &Catalog, set: &PermSet) -> HashSet<String> {
+    catalog
+        .permissions
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| perm_contains(set, *i))
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 /// The inference rule for one denial of `candidates` by a caller who held `held`. Per
@@ -647,9 +654,10 @@ mod tests {
     fn allowed_calls_prove_action_and_shared_dependencies() {
         let c = crate::catalog::builtin().expect("built-in catalog");
         let mut proven = Proven::default();
-        prove(&mut proven, "p", "u", &ids(&c, &["ecs:servers:stop"]));
+        prove(&mut proven, &c, "p", "u", &ids(&c, &["ecs:servers:stop"]));
         prove(
             &mut proven,
+            &c,
             "p",
             "v",
             &ids(&c, &["ecs:servers:start", "ecs:servers:stop"]),

@@ -190,7 +190,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         tally.duplicates += 1;
         return;
     }
-    tally.add(&record, &call, loc, dedupe, counted);
+    tally.add(&config.catalog, &record, &call, loc, dedupe, counted);
 }
 
 /// Reads one line of a line-framed file as `kind` says; `Err` when it fits nothing.

@@ -24,6 +24,20 @@ pub struct ActionInfo {
     pub rows: Vec<usize>,
     /// Supported unless some row says otherwise; `Unknown` when no row says.
     pub enterprise_project: Scope,
+    /// This action's index in `Catalog::permissions`.
+    pub permission: usize,
+    /// `depends` as a bit set over `Catalog::permissions` (see `PermSet`).
+    pub depends_set: PermSet,
+}
+
+/// A set of permissions as bits over `Catalog::permissions`: a few machine words, so the
+/// evidence of allowed calls is recorded with word operations instead of string hashing.
+pub type PermSet = Vec<u64>;
+
+/// Whether permission `index` is in `set`.
+pub fn perm_contains(set: &PermSet, index: usize) -> bool {
+    set.get(index / 64)
+        .is_some_and(|w| w & (1 << (index % 64)) != 0)
 }
 
 /// One API template and the actions it may be.
@@ -49,6 +63,9 @@ pub struct Catalog {
     pub data: CatalogData,
     pub actions: Vec<ActionInfo>,
     pub endpoints: Vec<Endpoint>,
+    /// Every permission the catalog names (actions and dependencies), sorted: the index
+    /// space of `PermSet`.
+    pub permissions: Vec<String>,
     by_name: HashMap<String, ActionId>,
     /// Trie nodes; `roots` maps an upper-case method to its root node.
     nodes: Vec<Node>,
@@ -130,12 +147,29 @@ impl Catalog {
                 }
             }
         }
+        let mut permissions: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+        for set in &deps {
+            permissions.extend(set.iter().cloned());
+        }
+        let permissions: Vec<String> = permissions.into_iter().collect();
+        let index = |name: &str| {
+            permissions
+                .binary_search_by(|p| p.as_str().cmp(name))
+                .expect("every name was added to permissions")
+        };
+        let words = permissions.len().div_ceil(64);
         for (id, info) in actions.iter_mut().enumerate() {
             info.depends = std::mem::take(&mut deps[id]).into_iter().collect();
             info.variants = std::mem::take(&mut variants[id])
                 .into_iter()
                 .map(|(c, list)| (c, list.into_iter().collect()))
                 .collect();
+            info.permission = index(&info.name);
+            info.depends_set = vec![0; words];
+            for d in &info.depends {
+                let i = index(d);
+                info.depends_set[i / 64] |= 1 << (i % 64);
+            }
         }
         for (action, key) in &data.body_keys {
             let id = *by_name
@@ -149,6 +183,7 @@ impl Catalog {
         let mut catalog = Catalog {
             actions,
             endpoints: Vec::new(),
+            permissions,
             by_name,
             nodes: Vec::new(),
             roots: Vec::new(),

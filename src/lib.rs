@@ -14,6 +14,7 @@ pub mod count;
 pub mod parse;
 pub mod read;
 pub mod scan;
+pub mod seen;
 pub mod summary;
 pub mod write;
 

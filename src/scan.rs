@@ -12,10 +12,10 @@ use crate::parse::access::{self, AccessFormat};
 use crate::parse::{self, BadRecord, FieldMap, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
+use crate::seen::{Seen, record_key};
 use memchr::memchr_iter;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::IsTerminal;
 use std::io::Read;
 use std::path::PathBuf;
@@ -85,56 +85,6 @@ pub struct ScanResult {
     pub file_errors: Vec<FileError>,
 }
 
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-const SHARDS: usize = 64;
-
-/// Trace ids seen so far, as 64-bit hashes in sharded sets (8 bytes each plus table slack).
-struct Seen {
-    shards: Vec<Mutex<HashSet<u64, BuildHasherDefault<IdentityHasher>>>>,
-}
-
-impl Seen {
-    fn new() -> Seen {
-        Seen {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashSet::default()))
-                .collect(),
-        }
-    }
-
-    /// True the first time `hash` is offered.
-    fn first(&self, hash: u64) -> bool {
-        let shard = &self.shards[(hash >> 58) as usize % SHARDS];
-        shard
-            .lock()
-            .expect("no panics while holding the lock")
-            .insert(hash)
-    }
-}
-
-/// Stable 64-bit hash of a trace id (SipHash with fixed keys, so runs agree).
-fn trace_hash(id: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
-}
-
 struct Shared<'c> {
     config: &'c ScanConfig,
     seen: Seen,
@@ -181,7 +131,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         return;
     }
     let dedupe = if config.dedupe {
-        record.trace_id.as_deref().map(trace_hash)
+        record.trace_id.as_deref().map(|id| record_key(id, &record))
     } else {
         None
     };
@@ -446,7 +396,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         .build()?;
     let shared = Shared {
         config,
-        seen: Seen::new(),
+        seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         tallies: (0..config.threads.max(1))

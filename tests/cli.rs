@@ -388,3 +388,35 @@ fn interrupted_run_keeps_previous_reports_and_exits_130() {
     );
     assert!(!out.join("projects.csv").exists());
 }
+
+#[test]
+fn regression_same_trace_id_with_different_content_is_not_a_duplicate() {
+    // Before, the first copy a thread happened to see was counted, so reports depended on
+    // thread timing when two different records shared a trace id.
+    let dir = tempfile::tempdir().expect("tmp");
+    let other = DENIED_START
+        .replace("\"p1\"", "\"p2\"")
+        .replace("ecs:servers:list", "ecs:servers:start");
+    let lines = format!("{DENIED_START}\n{other}\n{DENIED_START}\n");
+    fs::write(dir.path().join("a.jsonl"), &lines).expect("written");
+    fs::write(dir.path().join("b.jsonl"), &lines).expect("written");
+    let (one, many) = (dir.path().join("one"), dir.path().join("many"));
+    assert!(
+        scan(dir.path(), &one, &["-j1", "a.jsonl", "b.jsonl"])
+            .status
+            .success()
+    );
+    assert!(
+        scan(
+            dir.path(),
+            &many,
+            &["-j4", "--chunk-size", "8", "a.jsonl", "b.jsonl"]
+        )
+        .status
+        .success()
+    );
+    assert_eq!(reports(&one), reports(&many));
+    let projects = fs::read_to_string(one.join("projects.csv")).expect("report");
+    assert!(projects.contains("\np1,1,1,0,1,0,1,0,"), "{projects}");
+    assert!(projects.contains("\np2,1,1,0,1,0,0,0,"), "{projects}");
+}

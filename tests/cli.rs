@@ -350,6 +350,12 @@ fn reports_are_safe_to_open_in_a_spreadsheet() {
 
 #[test]
 fn interrupted_run_keeps_previous_reports_and_exits_130() {
+    for signal in ["-INT", "-TERM"] {
+        interrupt_with(signal);
+    }
+}
+
+fn interrupt_with(signal: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("out");
     fs::create_dir_all(&out).expect("mkdir");
@@ -365,7 +371,7 @@ fn interrupted_run_keeps_previous_reports_and_exits_130() {
     writeln!(stdin, "{DENIED_START}").expect("written");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());

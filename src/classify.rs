@@ -57,6 +57,11 @@ impl Cause {
         }
     }
 
+    /// The cause spelled as in reports.
+    pub fn parse(text: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     /// Every cause, in report order.
     pub const ALL: [Cause; 7] = [
         Cause::MissingAction,

@@ -159,6 +159,10 @@ pub struct ScanArgs {
     /// request_id, source_ip, trace_id, trace_name, trace_rating, message, resource_url.
     #[arg(long = "field", value_name = "NAME=KEY")]
     pub fields: Vec<String>,
+    /// Denied-call rows each worker keeps in memory before sorting them into a run on disk
+    /// (inside --out, removed at the end).
+    #[arg(long, value_name = "ROWS", default_value_t = 50_000, hide = true)]
+    pub rows_in_memory: usize,
     /// Write CSV fields exactly as read. By default a field starting with `=`, `+`, `-`,
     /// `@`, tab or CR gets a leading `'` and control characters are escaped, so reports are
     /// safe to open in a spreadsheet.

@@ -75,6 +75,7 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         fields: FieldMap::new(&overrides),
         quiet: args.quiet,
         raw_csv: args.raw_csv,
+        rows_in_memory: args.rows_in_memory.max(1),
         frame: FrameOptions {
             chunk_size: args.chunk_size,
             max_record_bytes: args.max_record_bytes.max(1),

@@ -169,6 +169,8 @@ pub struct Tally {
     pub proven: Proven,
     /// Inferable `unknown` denials not yet in `projects[..].denials`; empty after `infer`.
     pub pending: HashMap<PendingKey, PendingStats>,
+    /// What `infer` concluded per pending group; `resolve` applies it to rows.
+    pub verdicts: HashMap<PendingKey, Verdict>,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -441,18 +443,30 @@ impl Tally {
             }
             verdicts.insert(key, verdict);
         }
-        for row in &mut self.denied_calls {
-            if row.cause != Cause::Unknown || !row.inferable {
-                continue;
-            }
-            let key = (row.project.clone(), row.user.clone(), row.actions.clone());
-            let verdict = match verdicts.get(&key) {
-                Some(v) => v.clone(),
-                // Only a repeat of a trace counted elsewhere can miss its group.
-                None => infer_cause(catalog, Some(&held_of(&key.0, &key.1)), &key.2),
-            };
-            (row.actions, row.cause, row.missing) = verdict;
+        self.verdicts = verdicts;
+    }
+
+    /// Gives a denied-call row the cause `infer` found for its group. Rows are resolved as
+    /// they are written, as some may be on disk (see `runs`).
+    pub fn resolve(&self, catalog: &Catalog, row: &mut DeniedCall) {
+        if row.cause != Cause::Unknown || !row.inferable {
+            return;
         }
+        let key = (row.project.clone(), row.user.clone(), row.actions.clone());
+        let verdict = match self.verdicts.get(&key) {
+            Some(v) => v.clone(),
+            // Only a repeat of a trace counted elsewhere can miss its group.
+            None => {
+                let held = self
+                    .proven
+                    .get(&key.0)
+                    .and_then(|users| users.get(&key.1))
+                    .map(|set| held_by(catalog, set))
+                    .unwrap_or_default();
+                infer_cause(catalog, Some(&held), &key.2)
+            }
+        };
+        (row.actions, row.cause, row.missing) = verdict;
     }
 }
 

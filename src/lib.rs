@@ -13,6 +13,7 @@ pub mod config;
 pub mod count;
 pub mod parse;
 pub mod read;
+pub mod runs;
 pub mod scan;
 pub mod seen;
 pub mod summary;
@@ -59,6 +60,7 @@ pub fn run() -> anyhow::Result<u8> {
             write::write_reports(
                 &config.out,
                 &mut result.tally,
+                &result.runs,
                 &config.catalog,
                 &result.inputs,
                 config.raw_csv,

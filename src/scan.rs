@@ -12,6 +12,7 @@ use crate::parse::access::{self, AccessFormat};
 use crate::parse::{self, BadRecord, FieldMap, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
+use crate::runs::{Order, Runs};
 use crate::seen::{Seen, record_key};
 use memchr::memchr_iter;
 use rayon::prelude::*;
@@ -64,6 +65,8 @@ pub struct ScanConfig {
     pub frame: FrameOptions,
     /// Write CSV fields exactly as read (no spreadsheet neutralisation).
     pub raw_csv: bool,
+    /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
+    pub rows_in_memory: usize,
 }
 
 /// A file that could not be read to its end.
@@ -78,6 +81,8 @@ pub struct FileError {
 #[derive(Debug)]
 pub struct ScanResult {
     pub tally: Tally,
+    /// Denied-call rows spilled to disk; `tally.denied_calls` holds the rest.
+    pub runs: Runs,
     pub inputs: Vec<String>,
     pub bytes: u64,
     pub gzip_files: u64,
@@ -92,6 +97,10 @@ struct Shared<'c> {
     in_flight: AtomicUsize,
     /// One tally per worker thread, merged at the end.
     tallies: Vec<Mutex<Tally>>,
+    /// Denied-call rows beyond `ScanConfig::rows_in_memory` per worker go to disk.
+    runs: Runs,
+    order: Order,
+    spill_error: Mutex<Option<anyhow::Error>>,
 }
 
 impl Shared<'_> {
@@ -221,7 +230,19 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
             tally.error(loc, bad.as_str());
         }
     }
-    shared.tally().merge(tally);
+    let mut slot = shared.tally();
+    slot.merge(tally);
+    if slot.denied_calls.len() >= shared.config.rows_in_memory {
+        let rows = std::mem::take(&mut slot.denied_calls);
+        drop(slot);
+        if let Err(e) = shared.runs.spill(rows, &shared.order) {
+            let mut first = shared
+                .spill_error
+                .lock()
+                .expect("no panics while holding the lock");
+            first.get_or_insert(e);
+        }
+    }
 }
 
 /// A reader that returns one saved error, then end of stream.
@@ -402,6 +423,9 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         tallies: (0..config.threads.max(1))
             .map(|_| Mutex::new(Tally::default()))
             .collect(),
+        runs: Runs::new(&config.out),
+        order: Order::new(&inputs),
+        spill_error: Mutex::new(None),
     };
     let gzip = AtomicU64::new(0);
     let done = AtomicBool::new(false);
@@ -432,6 +456,13 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         .expect("no panics while holding the lock");
     errors.sort_by(|a, b| a.input.cmp(&b.input));
     file_errors.extend(errors);
+    if let Some(e) = shared
+        .spill_error
+        .into_inner()
+        .expect("no panics while holding the lock")
+    {
+        return Err(e.context("failed to keep denied-call rows on disk"));
+    }
     let mut tally = Tally::default();
     for slot in shared.tallies {
         tally.merge(slot.into_inner().expect("no panics while holding the lock"));
@@ -443,6 +474,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     tally.infer(&config.catalog);
     Ok(ScanResult {
         tally,
+        runs: shared.runs,
         inputs,
         bytes: shared.bytes.load(Ordering::Relaxed),
         gzip_files: gzip.load(Ordering::Relaxed),

@@ -107,8 +107,10 @@ mod tests {
         };
         tally.error(Loc { file: 0, line: 2 }, "invalid_json");
         tally.error(Loc { file: 0, line: 3 }, crate::count::INVALID_STATUS);
+        let dir = tempfile::tempdir().expect("tmp");
         let result = ScanResult {
             tally,
+            runs: crate::runs::Runs::new(dir.path()),
             inputs: vec!["a.json".into()],
             bytes: 2_000_000,
             gzip_files: 0,

@@ -6,6 +6,7 @@
 use crate::catalog::{ActionId, Catalog};
 use crate::count::{DeniedCall, Tally};
 use crate::parse::time::{self, Millis};
+use crate::runs::{Order, Runs};
 use anyhow::{Context, Result};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -125,28 +126,14 @@ fn input_of(inputs: &[String], file: u32, line: u64) -> String {
     format!("{name}:{line}")
 }
 
-/// Reduces copies of one trace to the copy at the smallest location, then sorts by time
-/// and input (name, then line number).
-pub fn denied_rows(mut rows: Vec<DeniedCall>, inputs: &[String]) -> Vec<DeniedCall> {
-    rows.sort_by(|a, b| {
-        (a.dedupe.is_none(), a.dedupe, a.loc).cmp(&(b.dedupe.is_none(), b.dedupe, b.loc))
-    });
-    rows.dedup_by(|later, first| later.dedupe.is_some() && later.dedupe == first.dedupe);
-    let name = |r: &DeniedCall| inputs.get(r.loc.file as usize).map_or("", String::as_str);
-    rows.sort_by(|a, b| {
-        (a.time.cmp(&b.time))
-            .then_with(|| name(a).cmp(name(b)))
-            .then(a.loc.line.cmp(&b.loc.line))
-    });
-    rows
-}
-
 /// Writes every report into `out` (created if missing). `inputs` names input files by index;
 /// `raw` turns off the spreadsheet neutralisation of CSV fields. The denied-call rows are
-/// moved out of `tally` (they can be millions; the rest of it is left as it was).
+/// moved out of `tally` and merged with those spilled to `runs` (they can be millions; the
+/// rest of the tally is left as it was).
 pub fn write_reports(
     out: &Path,
     tally: &mut Tally,
+    runs: &Runs,
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
@@ -155,7 +142,8 @@ pub fn write_reports(
     let staging = out.join(format!(".permtrail-tmp-{}", std::process::id()));
     fs::create_dir_all(&staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
-    let result = write_all(&staging, tally, catalog, inputs, raw).and_then(|()| {
+    let memory = std::mem::take(&mut tally.denied_calls);
+    let result = write_all(&staging, tally, memory, runs, catalog, inputs, raw).and_then(|()| {
         for name in REPORTS {
             let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
             fs::rename(&from, &to)
@@ -190,7 +178,9 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
 
 fn write_all(
     dir: &Path,
-    tally: &mut Tally,
+    tally: &Tally,
+    memory: Vec<DeniedCall>,
+    runs: &Runs,
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
@@ -259,7 +249,8 @@ fn write_all(
         "input",
         "enterprise_project",
     ])?;
-    for row in denied_rows(std::mem::take(&mut tally.denied_calls), inputs) {
+    runs.merge(memory, &Order::new(inputs), &mut |mut row| {
+        tally.resolve(catalog, &mut row);
         w.write_record([
             &row.time.map(time::format).unwrap_or_default(),
             &row.project,
@@ -274,8 +265,8 @@ fn write_all(
             &row.request_id,
             &input_of(inputs, row.loc.file, row.loc.line),
             enterprise_scope(catalog, &row.actions),
-        ])?;
-    }
+        ])
+    })?;
     w.flush()?;
 
     let mut w = Report::create(&dir.join("projects.csv"), raw)?;
@@ -382,56 +373,6 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Cause;
-    use crate::count::Loc;
-
-    fn row(time: Option<Millis>, file: u32, line: u64, dedupe: Option<u64>) -> DeniedCall {
-        DeniedCall {
-            time,
-            loc: Loc { file, line },
-            project: "p".into(),
-            user: String::new(),
-            source_ip: String::new(),
-            method: String::new(),
-            path: String::new(),
-            trace_name: String::new(),
-            actions: vec![0],
-            cause: Cause::Unknown,
-            missing: String::new(),
-            request_id: String::new(),
-            dedupe,
-            inferable: false,
-        }
-    }
-
-    #[test]
-    fn denied_rows_keep_one_copy_per_trace_and_sort_by_time_then_input() {
-        let inputs = ["b.json".to_string(), "a.json".to_string()];
-        let rows = vec![
-            row(Some(5), 0, 9, Some(7)),
-            row(Some(5), 1, 3, Some(7)),
-            row(Some(5), 1, 10, None),
-            row(Some(5), 1, 9, None),
-            row(None, 0, 1, None),
-            row(Some(1), 0, 2, Some(8)),
-        ];
-        let got: Vec<(Option<Millis>, u32, u64)> = denied_rows(rows, &inputs)
-            .iter()
-            .map(|r| (r.time, r.loc.file, r.loc.line))
-            .collect();
-        // Copies of trace 7 reduce to file 0 line 9 (the smaller location); "a.json" sorts
-        // before "b.json" by name, and line 9 before line 10 by number.
-        assert_eq!(
-            got,
-            [
-                (None, 0, 1),
-                (Some(1), 0, 2),
-                (Some(5), 1, 9),
-                (Some(5), 1, 10),
-                (Some(5), 0, 9)
-            ]
-        );
-    }
 
     #[test]
     fn fields_are_neutralised() {

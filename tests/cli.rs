@@ -426,3 +426,36 @@ fn regression_same_trace_id_with_different_content_is_not_a_duplicate() {
     assert!(projects.contains("\np1,1,1,0,1,0,1,0,"), "{projects}");
     assert!(projects.contains("\np2,1,1,0,1,0,0,0,"), "{projects}");
 }
+
+#[test]
+fn denied_rows_spilled_to_disk_give_the_same_reports() {
+    let (memory, disk) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    assert!(scan(&root(), memory.path(), &["samples"]).status.success());
+    let spilled = scan(
+        &root(),
+        disk.path(),
+        &[
+            "--rows-in-memory",
+            "1",
+            "-j2",
+            "--chunk-size",
+            "256",
+            "samples",
+        ],
+    );
+    assert!(
+        spilled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spilled.stderr)
+    );
+    assert_eq!(reports(memory.path()), reports(disk.path()));
+    let leftovers: Vec<_> = fs::read_dir(disk.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "runs left behind");
+}

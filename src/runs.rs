@@ -1,0 +1,275 @@
+//! Denied-call rows on disk: while scanning, a worker whose rows pass a limit sorts them and
+//! writes them out as a run (a CSV file in a temporary folder inside `--out`); when writing
+//! the reports, all runs and the rows still in memory are merged in report order. So
+//! `denied_calls.csv` can have millions of rows without holding them in memory. Nothing
+//! here decides what a row says; that is `count`'s job.
+
+use crate::classify::Cause;
+use crate::count::{DeniedCall, Loc};
+use anyhow::{Context, Result};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Position of each input in name order, so rows compare by (time, input name, line) with
+/// integers only. Invariant: `rank.len()` is the number of inputs.
+#[derive(Debug, Clone)]
+pub struct Order {
+    rank: Vec<u32>,
+}
+
+impl Order {
+    /// The order of `inputs` (names by input index).
+    pub fn new(inputs: &[String]) -> Order {
+        let mut by_name: Vec<usize> = (0..inputs.len()).collect();
+        by_name.sort_by(|a, b| inputs[*a].cmp(&inputs[*b]).then(a.cmp(b)));
+        let mut rank = vec![0; inputs.len()];
+        for (position, index) in by_name.into_iter().enumerate() {
+            rank[index] = position as u32;
+        }
+        Order { rank }
+    }
+
+    /// The report order of a row: time (none first), then input name, then line.
+    pub fn key(&self, row: &DeniedCall) -> (Option<i64>, u32, u64) {
+        let rank = self
+            .rank
+            .get(row.loc.file as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
+        (row.time, rank, row.loc.line)
+    }
+}
+
+/// The runs written so far. Dropping it removes their folder, whatever happened.
+#[derive(Debug)]
+pub struct Runs {
+    dir: PathBuf,
+    paths: Mutex<Vec<PathBuf>>,
+}
+
+impl Runs {
+    /// Runs will live in a temporary folder inside `out`, created at the first spill.
+    pub fn new(out: &Path) -> Runs {
+        Runs {
+            dir: out.join(format!(".permtrail-runs-{}", std::process::id())),
+            paths: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sorts `rows` in report order and writes them as one run.
+    pub fn spill(&self, mut rows: Vec<DeniedCall>, order: &Order) -> Result<()> {
+        rows.sort_by_key(|r| order.key(r));
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("failed to create {}", self.dir.display()))?;
+        let mut paths = self.paths.lock().expect("no panics while holding the lock");
+        let path = self.dir.join(format!("run-{:06}.csv", paths.len()));
+        let mut w = csv::Writer::from_path(&path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        for row in &rows {
+            w.write_record(encode(row))?;
+        }
+        w.flush()?;
+        paths.push(path);
+        Ok(())
+    }
+
+    /// How many runs were written.
+    pub fn count(&self) -> usize {
+        self.paths
+            .lock()
+            .expect("no panics while holding the lock")
+            .len()
+    }
+
+    /// Merges every run with `memory` (any order) and passes the rows to `emit` in report
+    /// order, keeping one row per de-duplication key: copies of one trace share its time,
+    /// so the first copy in order (the smallest input and line) is kept.
+    pub fn merge(
+        &self,
+        mut memory: Vec<DeniedCall>,
+        order: &Order,
+        emit: &mut dyn FnMut(DeniedCall) -> Result<()>,
+    ) -> Result<()> {
+        memory.sort_by_key(|r| order.key(r));
+        let mut sources: Vec<Box<dyn Iterator<Item = Result<DeniedCall>>>> =
+            vec![Box::new(memory.into_iter().map(Ok))];
+        for path in self
+            .paths
+            .lock()
+            .expect("no panics while holding the lock")
+            .iter()
+        {
+            let reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_path(path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
+            let name = path.display().to_string();
+            sources.push(Box::new(reader.into_records().map(move |r| {
+                let record = r.with_context(|| format!("failed to read {name}"))?;
+                decode(&record).with_context(|| format!("{name}: damaged run"))
+            })));
+        }
+        let mut heads: Vec<Option<DeniedCall>> = Vec::with_capacity(sources.len());
+        let mut heap = BinaryHeap::new();
+        for (i, source) in sources.iter_mut().enumerate() {
+            let head = source.next().transpose()?;
+            if let Some(row) = &head {
+                heap.push(Reverse((order.key(row), i)));
+            }
+            heads.push(head);
+        }
+        let mut group_time = None;
+        let mut group_keys: HashSet<u64> = HashSet::new();
+        while let Some(Reverse((_, i))) = heap.pop() {
+            let row = heads[i].take().expect("a queued source has a head");
+            if let Some(next) = sources[i].next().transpose()? {
+                heap.push(Reverse((order.key(&next), i)));
+                heads[i] = Some(next);
+            }
+            if group_time != Some(row.time) {
+                group_time = Some(row.time);
+                group_keys.clear();
+            }
+            if row.dedupe.is_some_and(|k| !group_keys.insert(k)) {
+                continue;
+            }
+            emit(row)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Runs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn encode(row: &DeniedCall) -> Vec<String> {
+    let actions: Vec<String> = row.actions.iter().map(u16::to_string).collect();
+    vec![
+        row.time.map(|t| t.to_string()).unwrap_or_default(),
+        row.loc.file.to_string(),
+        row.loc.line.to_string(),
+        row.project.clone(),
+        row.user.clone(),
+        row.source_ip.clone(),
+        row.method.clone(),
+        row.path.clone(),
+        row.trace_name.clone(),
+        actions.join(" "),
+        row.cause.as_str().to_string(),
+        row.missing.clone(),
+        row.request_id.clone(),
+        row.dedupe.map(|d| d.to_string()).unwrap_or_default(),
+        u8::from(row.inferable).to_string(),
+    ]
+}
+
+fn decode(r: &csv::StringRecord) -> Result<DeniedCall> {
+    let field = |i: usize| r.get(i).context("missing field");
+    let optional = |i: usize| -> Result<Option<&str>> {
+        let f = field(i)?;
+        Ok((!f.is_empty()).then_some(f))
+    };
+    Ok(DeniedCall {
+        time: optional(0)?.map(str::parse).transpose()?,
+        loc: Loc {
+            file: field(1)?.parse()?,
+            line: field(2)?.parse()?,
+        },
+        project: field(3)?.to_string(),
+        user: field(4)?.to_string(),
+        source_ip: field(5)?.to_string(),
+        method: field(6)?.to_string(),
+        path: field(7)?.to_string(),
+        trace_name: field(8)?.to_string(),
+        actions: field(9)?
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()?,
+        cause: Cause::parse(field(10)?).context("unknown cause")?,
+        missing: field(11)?.to_string(),
+        request_id: field(12)?.to_string(),
+        dedupe: optional(13)?.map(str::parse).transpose()?,
+        inferable: field(14)? == "1",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(time: Option<i64>, file: u32, line: u64, dedupe: Option<u64>) -> DeniedCall {
+        DeniedCall {
+            time,
+            loc: Loc { file, line },
+            project: "p,\"q\"\nr".into(),
+            user: String::new(),
+            source_ip: String::new(),
+            method: String::new(),
+            path: String::new(),
+            trace_name: String::new(),
+            actions: vec![3, 7],
+            cause: Cause::Unknown,
+            missing: String::new(),
+            request_id: String::new(),
+            dedupe,
+            inferable: true,
+        }
+    }
+
+    fn merged(runs: &Runs, memory: Vec<DeniedCall>, order: &Order) -> Vec<(Option<i64>, u32, u64)> {
+        let mut out = Vec::new();
+        runs.merge(memory, order, &mut |r| {
+            out.push((r.time, r.loc.file, r.loc.line));
+            Ok(())
+        })
+        .expect("merges");
+        out
+    }
+
+    #[test]
+    fn rows_survive_a_round_trip() {
+        let r = row(Some(-5), 2, 9, Some(u64::MAX));
+        let text = encode(&r);
+        assert_eq!(decode(&csv::StringRecord::from(text)).expect("decodes"), r);
+    }
+
+    #[test]
+    fn runs_and_memory_merge_in_report_order_with_one_copy_per_trace() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let inputs = ["b.json".to_string(), "a.json".to_string()];
+        let order = Order::new(&inputs);
+        let runs = Runs::new(dir.path());
+        runs.spill(
+            vec![row(Some(5), 0, 9, Some(7)), row(None, 0, 1, None)],
+            &order,
+        )
+        .expect("spills");
+        runs.spill(
+            vec![row(Some(5), 1, 10, None), row(Some(1), 0, 2, Some(8))],
+            &order,
+        )
+        .expect("spills");
+        let memory = vec![row(Some(5), 1, 3, Some(7)), row(Some(5), 1, 9, None)];
+        // Trace 7 keeps its copy in a.json (name order), line 9 comes before line 10.
+        assert_eq!(
+            merged(&runs, memory, &order),
+            [
+                (None, 0, 1),
+                (Some(1), 0, 2),
+                (Some(5), 1, 3),
+                (Some(5), 1, 9),
+                (Some(5), 1, 10)
+            ]
+        );
+        assert_eq!(runs.count(), 2);
+        let folder = runs.dir.clone();
+        assert!(folder.exists());
+        drop(runs);
+        assert!(!folder.exists(), "runs are removed");
+    }
+}

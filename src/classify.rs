@@ -214,17 +214,41 @@ fn body_of(text: Option<&str>) -> Body<'_> {
     body
 }
 
+/// The request body, parsed only when classification needs it: most records (most of them
+/// not even ECS calls) never do.
+struct LazyBody<'b> {
+    text: Option<&'b str>,
+    parsed: std::cell::OnceCell<Body<'b>>,
+}
+
+impl<'b> LazyBody<'b> {
+    fn new(text: Option<&'b str>) -> LazyBody<'b> {
+        LazyBody {
+            text,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> &Body<'b> {
+        self.parsed.get_or_init(|| body_of(self.text))
+    }
+}
+
 /// Picks among an endpoint's candidates by body key. Returns the candidates left, or the
 /// key no candidate claims.
 fn by_body_key(
     catalog: &Catalog,
     candidates: &[ActionId],
-    body: &Body,
+    body: &LazyBody,
 ) -> Result<Vec<ActionId>, String> {
     let keyed = candidates
         .iter()
         .any(|a| !catalog.actions[*a as usize].body_keys.is_empty());
-    if candidates.len() < 2 || !keyed || body.keys.is_empty() {
+    if candidates.len() < 2 || !keyed {
+        return Ok(candidates.to_vec());
+    }
+    let body = body.get();
+    if body.keys.is_empty() {
         return Ok(candidates.to_vec());
     }
     let chosen: Vec<ActionId> = candidates
@@ -270,7 +294,7 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
             }
         }
     }
-    let body = body_of(record.request.as_deref());
+    let body = LazyBody::new(record.request.as_deref());
     let mut actions: Vec<ActionId> = Vec::new();
     let mut project: Option<&'r str> = None;
     let mut unclaimed_key = None;
@@ -297,8 +321,8 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
         for rule in catalog.trace_rules(name) {
             match rule {
                 CompiledRule::Fixed(list) => actions.extend(list),
-                CompiledRule::Batch(list) if body.batch => actions.extend(list),
-                CompiledRule::Single(list) if !body.batch => actions.extend(list),
+                CompiledRule::Batch(list) if body.get().batch => actions.extend(list),
+                CompiledRule::Single(list) if !body.get().batch => actions.extend(list),
                 CompiledRule::Api(index) => {
                     let endpoint = &catalog.endpoints[*index];
                     match by_body_key(catalog, &endpoint.actions, &body) {
@@ -356,7 +380,7 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
                     let narrowed: Vec<ActionId> = actions
                         .iter()
                         .copied()
-                        .filter(|a| catalog.depends_on(*a, n, body.eip))
+                        .filter(|a| catalog.depends_on(*a, n, body.get().eip))
                         .collect();
                     if narrowed.is_empty() {
                         Cause::UndocumentedDependency

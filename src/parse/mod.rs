@@ -220,17 +220,26 @@ pub fn parse_json<'a>(
     emit: &mut Emit<'_, 'a>,
 ) -> Result<usize, BadRecord> {
     let text = std::str::from_utf8(bytes).map_err(|_| BadRecord::InvalidJson)?;
-    let raw: &'a RawValue = serde_json::from_str(text).map_err(|_| BadRecord::InvalidJson)?;
-    parse_value(raw, bytes.as_ptr() as usize, fields, emit)
+    parse_value(text, bytes.as_ptr() as usize, fields, emit)
 }
 
+/// Reads one JSON value `text` (a record or an envelope) in a single pass over its members.
 fn parse_value<'a>(
-    raw: &'a RawValue,
+    text: &'a str,
     base: usize,
     fields: &FieldMap,
     emit: &mut Emit<'_, 'a>,
 ) -> Result<usize, BadRecord> {
-    let entries = Entries::of(raw).ok_or(BadRecord::NotAnObject)?;
+    let entries: Entries<'a> = match serde_json::from_str(text) {
+        Ok(entries) => entries,
+        // Rare: tell valid JSON that is no object from invalid JSON.
+        Err(_) => {
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => BadRecord::NotAnObject,
+                Err(_) => BadRecord::InvalidJson,
+            });
+        }
+    };
     // Envelopes: only when the object is not itself a trace. One pass over the keys, as
     // this runs for every record.
     let (mut is_trace, mut cts, mut traces) = (false, None, None);
@@ -244,22 +253,19 @@ fn parse_value<'a>(
     }
     if !is_trace {
         if let Some(inner) = cts.filter(|v| v.get().starts_with('{')) {
-            return parse_value(inner, base, fields, emit);
+            return parse_value(inner.get(), base, fields, emit);
         }
         if let Some(list) = traces.filter(|v| v.get().starts_with('[')) {
             let items: Vec<&'a RawValue> =
                 serde_json::from_str(list.get()).map_err(|_| BadRecord::InvalidJson)?;
             let mut n = 0;
             for item in items {
-                n += parse_value(item, base, fields, emit)?;
+                n += parse_value(item.get(), base, fields, emit)?;
             }
             return Ok(n);
         }
     }
-    emit(
-        raw.get().as_ptr() as usize - base,
-        record_from(&entries, fields),
-    );
+    emit(text.as_ptr() as usize - base, record_from(&entries, fields));
     Ok(1)
 }
 

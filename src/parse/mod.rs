@@ -325,11 +325,32 @@ fn user_of(raw: &RawValue) -> Option<Cow<'_, str>> {
     }
 }
 
+/// The identity members of a CTS user object; other members are skipped without being
+/// kept (this runs for most records).
+#[derive(serde::Deserialize)]
+struct UserObject<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    user_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
 fn user_in(object: &str) -> Option<Cow<'_, str>> {
-    let entries: Entries = serde_json::from_str(object).ok()?;
-    ["name", "user_name", "id"]
-        .iter()
-        .find_map(|k| entries.get(k).and_then(scalar))
+    match serde_json::from_str::<UserObject>(object) {
+        Ok(user) => [user.name, user.user_name, user.id]
+            .into_iter()
+            .flatten()
+            .find_map(scalar),
+        // Serde refuses repeated members; the first one counts, as everywhere else.
+        Err(_) => {
+            let entries: Entries = serde_json::from_str(object).ok()?;
+            ["name", "user_name", "id"]
+                .iter()
+                .find_map(|k| entries.get(k).and_then(scalar))
+        }
+    }
 }
 
 fn record_from<'a>(entries: &Entries<'a>, fields: &FieldMap) -> Record<'a> {
@@ -429,6 +450,16 @@ mod tests {
             (r#"{"user": ""}"#, None, None),
             (r#"{"code": null, "user": null}"#, None, None),
             (r#"{"code": "", "user": "bob"}"#, None, Some("bob")),
+            (
+                r#"{"user": {"name": "first", "name": "second"}}"#,
+                None,
+                Some("first"),
+            ),
+            (
+                r#"{"user": {"id": 7, "domain": {"name": "acme"}}}"#,
+                None,
+                Some("7"),
+            ),
         ];
         for (text, status, user) in cases {
             let r = one(text);

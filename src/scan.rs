@@ -192,18 +192,21 @@ fn process_json(
     bytes: &[u8],
     loc: Loc,
 ) -> Result<(), BadRecord> {
-    if std::str::from_utf8(bytes).is_err() {
-        // Keep the record, read with U+FFFD for the bad bytes, and list it; when even the
-        // repaired text is no JSON the caller lists it as that instead.
-        let fixed = String::from_utf8_lossy(bytes).into_owned();
-        process_json(shared, tally, fixed.as_bytes(), loc)?;
-        tally.error(loc, crate::count::INVALID_UTF8);
-        return Ok(());
-    }
     let mut records = Vec::new();
-    parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
+    match parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
         records.push((offset, r))
-    })?;
+    }) {
+        Ok(_) => {}
+        Err(BadRecord::InvalidUtf8) => {
+            // Keep the record, read with U+FFFD for the bad bytes, and list it; when even
+            // the repaired text is no JSON the caller lists it as that instead.
+            let fixed = String::from_utf8_lossy(bytes).into_owned();
+            process_json(shared, tally, fixed.as_bytes(), loc)?;
+            tally.error(loc, crate::count::INVALID_UTF8);
+            return Ok(());
+        }
+        Err(bad) => return Err(bad),
+    }
     for (offset, record) in records {
         let extra = memchr_iter(b'\n', &bytes[..offset]).count() as u64;
         let loc = Loc {

@@ -192,6 +192,8 @@ pub struct Record<'a> {
 pub enum BadRecord {
     /// Not valid JSON.
     InvalidJson,
+    /// Not UTF-8 (callers may repair the bytes and try again).
+    InvalidUtf8,
     /// Valid JSON, but not an object.
     NotAnObject,
     /// A line of a file read as an access log that fits no access-log format.
@@ -202,7 +204,7 @@ impl BadRecord {
     /// The reason as written to errors.csv.
     pub fn as_str(self) -> &'static str {
         match self {
-            BadRecord::InvalidJson => "invalid_json",
+            BadRecord::InvalidJson | BadRecord::InvalidUtf8 => "invalid_json",
             BadRecord::NotAnObject => "not_an_object",
             BadRecord::InvalidAccessLine => "invalid_access_line",
         }
@@ -219,7 +221,7 @@ pub fn parse_json<'a>(
     fields: &FieldMap,
     emit: &mut Emit<'_, 'a>,
 ) -> Result<usize, BadRecord> {
-    let text = std::str::from_utf8(bytes).map_err(|_| BadRecord::InvalidJson)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| BadRecord::InvalidUtf8)?;
     parse_value(text, bytes.as_ptr() as usize, fields, emit)
 }
 

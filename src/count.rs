@@ -73,11 +73,21 @@ pub struct CallStats {
     pub failed: u64,
 }
 
+/// Stable hash of a user name (SipHash with fixed keys).
+fn user_hash(user: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    user.hash(&mut h);
+    h.finish()
+}
+
 /// One row of denials.csv.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenialStats {
     pub calls: u64,
-    pub users: BTreeSet<String>,
+    /// Distinct users, as 64-bit hashes: only their number is reported, and a hash takes a
+    /// fraction of a name's memory (collisions: about n²/2⁶⁵).
+    pub users: HashSet<u64>,
     pub seen: Option<(Millis, Millis)>,
 }
 
@@ -327,10 +337,8 @@ impl Tally {
             let row = tally.denials.entry(key).or_default();
             row.calls += 1;
             widen(&mut row.seen, record.time);
-            if let Some(user) = record.user.as_deref()
-                && !row.users.contains(user)
-            {
-                row.users.insert(user.to_string());
+            if let Some(user) = record.user.as_deref() {
+                row.users.insert(user_hash(user));
             }
         }
     }
@@ -439,7 +447,7 @@ impl Tally {
             row.calls += pending.calls;
             row.seen = join(row.seen, pending.seen);
             if !key.1.is_empty() {
-                row.users.insert(key.1.clone());
+                row.users.insert(user_hash(&key.1));
             }
             verdicts.insert(key, verdict);
         }

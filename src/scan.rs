@@ -218,7 +218,28 @@ fn process_json(
     Ok(())
 }
 
+/// One chunk in flight; dropping it gives the slot back.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Fault injection for the tests (debug builds only): with `PERMTRAIL_INJECT_PANIC` set,
+/// every worker panics, so a test can check what a failed scan leaves behind.
+#[cfg(debug_assertions)]
+fn inject_panic() {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("PERMTRAIL_INJECT_PANIC").is_some()) {
+        panic!("injected fault (PERMTRAIL_INJECT_PANIC)");
+    }
+}
+
 fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
+    #[cfg(debug_assertions)]
+    inject_panic();
     let mut tally = Tally::default();
     // Lines may be access-log records; array elements and documents are always JSON.
     let lines = chunk.spans.is_none();
@@ -355,8 +376,9 @@ fn read_source<'s>(
                 .bytes
                 .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
             scope.spawn(move |_| {
+                // Released even if the work panics, so the reader never waits forever.
+                let _slot = InFlight(&shared.in_flight);
                 process_chunk(shared, file, kind, &chunk);
-                shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             });
         },
         &mut |event| events.push(event),

@@ -459,3 +459,30 @@ fn denied_rows_spilled_to_disk_give_the_same_reports() {
         .collect();
     assert!(leftovers.is_empty(), "runs left behind");
 }
+
+#[test]
+fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("denials.csv"), "previous\n").expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_permtrail"))
+        .current_dir(dir.path())
+        .env("PERMTRAIL_INJECT_PANIC", "1")
+        .args(["scan", "-q", "-j2", "-o", "out", "in.jsonl"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reports left unchanged"));
+    assert_eq!(
+        fs::read_to_string(out.join("denials.csv")).expect("kept"),
+        "previous\n"
+    );
+    assert!(!out.join("projects.csv").exists());
+}

@@ -623,37 +623,19 @@ fn soak_counts_match_the_generators_tally() {
     };
 
     // Per project: records, outcomes, times.
-    let projects = report("projects.csv");
-    let want = expected_projects(t);
-    if projects != want {
-        let diff: Vec<_> = projects
-            .lines()
-            .zip(want.lines())
-            .filter(|(a, b)| a != b)
-            .take(5)
-            .collect();
-        panic!(
-            "projects.csv differs from the tally ({} vs {} lines); first differences (got, want): {diff:#?}\n{stderr}",
-            projects.lines().count(),
-            want.lines().count()
-        );
-    }
+    same_as_tally(
+        "projects.csv",
+        &report("projects.csv"),
+        &expected_projects(t),
+        &stderr,
+    );
     // Per project, action, cause and missing permission.
-    let denials = report("denials.csv");
-    let want = expected_denials(t);
-    if denials != want {
-        let diff: Vec<_> = denials
-            .lines()
-            .zip(want.lines())
-            .filter(|(a, b)| a != b)
-            .take(5)
-            .collect();
-        panic!(
-            "denials.csv differs from the tally ({} vs {} lines); first differences (got, want): {diff:#?}",
-            denials.lines().count(),
-            want.lines().count()
-        );
-    }
+    same_as_tally(
+        "denials.csv",
+        &report("denials.csv"),
+        &expected_denials(t),
+        &stderr,
+    );
     let denied: u64 = t.causes.values().sum();
     assert_eq!(
         report("denied_calls.csv").lines().count() as u64 - 1,
@@ -735,6 +717,23 @@ fn soak_counts_match_the_generators_tally() {
             n,
             t.causes.get(cause.as_str()).copied().unwrap_or(0),
             "denials by cause: {cause}\n{stderr}"
+        );
+    }
+}
+
+/// Fails with the first differing lines when a report is not what the tally predicts.
+fn same_as_tally(name: &str, got: &str, want: &str, stderr: &str) {
+    if got != want {
+        let diff: Vec<_> = got
+            .lines()
+            .zip(want.lines())
+            .filter(|(a, b)| a != b)
+            .take(5)
+            .collect();
+        panic!(
+            "{name} differs from the tally ({} vs {} lines); first differences (got, want): {diff:#?}\n{stderr}",
+            got.lines().count(),
+            want.lines().count()
         );
     }
 }

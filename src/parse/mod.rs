@@ -232,8 +232,11 @@ fn parse_value<'a>(
     fields: &FieldMap,
     emit: &mut Emit<'_, 'a>,
 ) -> Result<usize, BadRecord> {
-    let entries: Entries<'a> = match serde_json::from_str(text) {
-        Ok(entries) => entries,
+    let mut de = serde_json::Deserializer::from_str(text);
+    let members = match serde::de::DeserializeSeed::deserialize(Members { fields }, &mut de)
+        .and_then(|m| de.end().map(|()| m))
+    {
+        Ok(members) => members,
         // Rare: tell valid JSON that is no object from invalid JSON.
         Err(_) => {
             return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -242,22 +245,12 @@ fn parse_value<'a>(
             });
         }
     };
-    // Envelopes: only when the object is not itself a trace. One pass over the keys, as
-    // this runs for every record.
-    let (mut is_trace, mut cts, mut traces) = (false, None, None);
-    for (key, value) in &entries.0 {
-        match key.as_ref() {
-            "trace_id" | "trace_name" => is_trace = true,
-            "cts" if cts.is_none() => cts = Some(*value),
-            "traces" if traces.is_none() => traces = Some(*value),
-            _ => {}
-        }
-    }
-    if !is_trace {
-        if let Some(inner) = cts.filter(|v| v.get().starts_with('{')) {
+    // Envelopes: only when the object is not itself a trace.
+    if !members.is_trace {
+        if let Some(inner) = members.cts.filter(|v| v.get().starts_with('{')) {
             return parse_value(inner.get(), base, fields, emit);
         }
-        if let Some(list) = traces.filter(|v| v.get().starts_with('[')) {
+        if let Some(list) = members.traces.filter(|v| v.get().starts_with('[')) {
             let items: Vec<&'a RawValue> =
                 serde_json::from_str(list.get()).map_err(|_| BadRecord::InvalidJson)?;
             let mut n = 0;
@@ -267,8 +260,82 @@ fn parse_value<'a>(
             return Ok(n);
         }
     }
-    emit(text.as_ptr() as usize - base, record_from(&entries, fields));
+    emit(text.as_ptr() as usize - base, record_from(&members.best));
     Ok(1)
+}
+
+/// The members of one record object that matter: the best value found for each field, and
+/// what marks an envelope. Members no field reads are skipped, never captured.
+struct Captured<'a> {
+    best: [Option<(u8, &'a RawValue)>; FIELD_COUNT],
+    is_trace: bool,
+    cts: Option<&'a RawValue>,
+    traces: Option<&'a RawValue>,
+}
+
+/// Deserializes a record object straight into `Captured`, one pass, no member list.
+struct Members<'f> {
+    fields: &'f FieldMap,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+    type Value = Captured<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = Captured<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Captured {
+            best: [None; FIELD_COUNT],
+            is_trace: false,
+            cts: None,
+            traces: None,
+        };
+        while let Some(key) = map.next_key::<json::CowStr<'de>>()? {
+            let key = key.0;
+            let targets = self.fields.by_key.get(key.as_ref());
+            // Envelopes are told by these keys whatever `--field` says.
+            let marker = matches!(key.as_ref(), "cts" | "traces" | "trace_id" | "trace_name");
+            if targets.is_none() && !marker {
+                // Most members of a trace are read by no field: skip without capturing.
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let value: &'de RawValue = map.next_value()?;
+            match key.as_ref() {
+                "trace_id" | "trace_name" => out.is_trace = true,
+                "cts" if out.cts.is_none() => out.cts = Some(value),
+                "traces" if out.traces.is_none() => out.traces = Some(value),
+                _ => {}
+            }
+            for (field, prio, rest) in targets.into_iter().flatten() {
+                let slot = &mut out.best[*field as usize];
+                if slot.is_some_and(|(p, _)| p <= *prio) {
+                    continue;
+                }
+                let found = if rest.is_empty() {
+                    Some(value)
+                } else {
+                    lookup(value, rest)
+                };
+                // A value of the wrong shape (e.g. `url` as an object) leaves room for the
+                // next key.
+                if let Some(v) = found.filter(|v| usable(*field, v)) {
+                    *slot = Some((*prio, v));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn lookup<'a>(raw: &'a RawValue, path: &[String]) -> Option<&'a RawValue> {
@@ -355,28 +422,7 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-fn record_from<'a>(entries: &Entries<'a>, fields: &FieldMap) -> Record<'a> {
-    let mut best: [Option<(u8, &'a RawValue)>; FIELD_COUNT] = [None; FIELD_COUNT];
-    for (key, value) in &entries.0 {
-        let Some(targets) = fields.by_key.get(key.as_ref()) else {
-            continue;
-        };
-        for (field, prio, rest) in targets {
-            let slot = &mut best[*field as usize];
-            if slot.is_some_and(|(p, _)| p <= *prio) {
-                continue;
-            }
-            let found = if rest.is_empty() {
-                Some(*value)
-            } else {
-                lookup(value, rest)
-            };
-            // A value of the wrong shape (e.g. `url` as an object) leaves room for the next key.
-            if let Some(v) = found.filter(|v| usable(*field, v)) {
-                *slot = Some((*prio, v));
-            }
-        }
-    }
+fn record_from<'a>(best: &[Option<(u8, &'a RawValue)>; FIELD_COUNT]) -> Record<'a> {
     let get = |f: Field| best[f as usize].map(|(_, v)| v);
     let text = |f: Field| get(f).and_then(scalar);
     let (status, bad_status) = match get(Field::Status).map(status_of) {
@@ -538,5 +584,18 @@ mod tests {
             parse_json(b"{", &FieldMap::default(), &mut |_, _| ()),
             Err(BadRecord::InvalidJson)
         );
+        // Members no field reads are skipped, but still validated.
+        for bad in [
+            &br#"{"unread": tru}"#[..],
+            br#"{"unread": [1,}"#,
+            br#"{"trace_id": "a"} x"#,
+        ] {
+            assert_eq!(
+                parse_json(bad, &FieldMap::default(), &mut |_, _| ()),
+                Err(BadRecord::InvalidJson),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -43,7 +43,7 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         .sum();
     let _ = writeln!(
         s,
-        "  not counted: {} duplicate trace ids, {} outside the time range, {} other projects, {} unreadable",
+        "  not counted: {} repeated traces, {} outside the time range, {} other projects, {} unreadable",
         t.duplicates, t.out_of_time, t.other_projects, skipped
     );
     let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
@@ -123,7 +123,7 @@ mod tests {
         };
         let text = render(&result, Path::new("out"));
         assert!(text.contains("2.0 MB in 1.00 s (2 MB/s)"), "{text}");
-        assert!(text.contains("1 duplicate trace ids"), "{text}");
+        assert!(text.contains("1 repeated traces"), "{text}");
         assert!(text.contains(", 1 unreadable"), "{text}");
         assert!(
             text.contains("unreadable records: invalid_json 1"),

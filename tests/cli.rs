@@ -33,6 +33,21 @@ fn reports(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Temporary report files and spilled runs are hidden entries of `--out`: none may remain.
+fn assert_no_temporary_files(out: &Path) {
+    let leftovers: Vec<_> = fs::read_dir(out)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|name| name.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "left behind in {}: {leftovers:?}",
+        out.display()
+    );
+}
+
 fn scan(dir: &Path, out: &Path, extra: &[&str]) -> Output {
     let out = out.to_str().expect("utf-8 temp path");
     let mut args = vec!["scan", "-q", "-o", out];
@@ -299,12 +314,7 @@ fn reports_replace_previous_ones_whole() {
             .expect("report")
             .starts_with("project_id,")
     );
-    let leftovers: Vec<_> = fs::read_dir(&out)
-        .expect("dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left behind");
+    assert_no_temporary_files(&out);
 }
 
 #[test]
@@ -452,12 +462,7 @@ fn denied_rows_spilled_to_disk_give_the_same_reports() {
         String::from_utf8_lossy(&spilled.stderr)
     );
     assert_eq!(reports(memory.path()), reports(disk.path()));
-    let leftovers: Vec<_> = fs::read_dir(disk.path())
-        .expect("dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "runs left behind");
+    assert_no_temporary_files(disk.path());
 }
 
 #[test]

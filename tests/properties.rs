@@ -2,26 +2,15 @@
 //! chunks of any size finds exactly the records one pass over the whole stream finds.
 
 use permtrail::parse::{FieldMap, parse_json, time};
-use permtrail::read::frame::{Event, FrameOptions, Framing, frame};
+use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 use proptest::prelude::*;
 
-type Framed = (Vec<(u64, Vec<u8>)>, Vec<Event>, Option<(u64, &'static str)>);
-
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
-    let mut records = Vec::new();
-    let mut events = Vec::new();
     let options = FrameOptions {
         chunk_size,
         max_record_bytes: 256,
     };
-    let result = frame(
-        &mut &data[..],
-        options,
-        forced,
-        &mut |c| records.extend(c.records().map(|(line, bytes)| (line, bytes.to_vec()))),
-        &mut |e| events.push(e),
-    );
-    (records, events, result.err().map(|e| (e.line, e.reason)))
+    frame_bytes(data, options, forced)
 }
 
 /// JSON-ish text: braces, brackets, quotes, escapes, commas and newlines in any order.
@@ -60,7 +49,7 @@ proptest! {
         let items: Vec<String> = (0..n).map(|i| format!("{{\"trace_id\": \"t{i}\", \"s\": \"a,]}}\\\"\"}}")).collect();
         let sep = if pretty { ",\n  " } else { "," };
         let text = format!("[{}]", items.join(sep));
-        let (records, events, error) = run(text.as_bytes(), chunk, None);
+        let Framed { records, events, error } = run(text.as_bytes(), chunk, None);
         prop_assert_eq!(records.len(), n);
         prop_assert!(events.is_empty() && error.is_none());
     }

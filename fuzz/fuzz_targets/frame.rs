@@ -3,22 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use permtrail::read::frame::{Event, FrameOptions, Framing, frame};
-
-type Framed = (Vec<(u64, Vec<u8>)>, Vec<Event>, Option<(u64, &'static str)>);
+use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
-    let mut records = Vec::new();
-    let mut events = Vec::new();
     let options = FrameOptions { chunk_size, max_record_bytes: 4096 };
-    let result = frame(
-        &mut &data[..],
-        options,
-        forced,
-        &mut |c| records.extend(c.records().map(|(line, bytes)| (line, bytes.to_vec()))),
-        &mut |e| events.push(e),
-    );
-    (records, events, result.err().map(|e| (e.line, e.reason)))
+    frame_bytes(data, options, forced)
 }
 
 fuzz_target!(|input: &[u8]| {

@@ -73,14 +73,6 @@ pub struct CallStats {
     pub failed: u64,
 }
 
-/// Stable hash of a user name (SipHash with fixed keys).
-fn user_hash(user: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    user.hash(&mut h);
-    h.finish()
-}
-
 /// One row of denials.csv.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenialStats {
@@ -338,7 +330,7 @@ impl Tally {
             row.calls += 1;
             widen(&mut row.seen, record.time);
             if let Some(user) = record.user.as_deref() {
-                row.users.insert(user_hash(user));
+                row.users.insert(crate::seen::stable_hash(user));
             }
         }
     }
@@ -447,7 +439,7 @@ impl Tally {
             row.calls += pending.calls;
             row.seen = join(row.seen, pending.seen);
             if !key.1.is_empty() {
-                row.users.insert(user_hash(&key.1));
+                row.users.insert(crate::seen::stable_hash(&key.1));
             }
             verdicts.insert(key, verdict);
         }

@@ -4,6 +4,13 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
+/// Stable 64-bit hash of a string (SipHash with fixed keys, so every run agrees).
+pub fn stable_hash(text: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
 /// The de-duplication key of a record with a trace id: the id together with every field
 /// the reports use. Copies of one delivery agree on all of them, so whichever copy is
 /// counted, the reports are the same; two different records that happen to share an id
@@ -133,12 +140,6 @@ impl Seen {
 mod tests {
     use super::*;
 
-    fn trace_hash(id: &str) -> u64 {
-        let mut h = DefaultHasher::new();
-        id.hash(&mut h);
-        h.finish()
-    }
-
     #[test]
     fn first_time_only_and_zero_is_a_value() {
         let seen = Seen::default();
@@ -153,10 +154,10 @@ mod tests {
         let seen = Seen::default();
         let n = 60_000u64;
         for i in 0..n {
-            assert!(seen.first(trace_hash(&format!("trace-{i}"))));
+            assert!(seen.first(stable_hash(&format!("trace-{i}"))));
         }
         for i in (0..n).step_by(7) {
-            assert!(!seen.first(trace_hash(&format!("trace-{i}"))));
+            assert!(!seen.first(stable_hash(&format!("trace-{i}"))));
         }
         let per_id = seen.bytes() as f64 / n as f64;
         assert!(per_id <= 16.0, "{per_id} bytes per id");

@@ -1,10 +1,11 @@
 //! Throughput of the hot parts, in bytes per second, on generated CTS-like JSON lines:
-//! framing (record boundaries), parsing into `Record`s, and parsing plus classification.
+//! framing (record boundaries), the validating skim that other services' records get,
+//! parsing into `Record`s, and parsing plus classification.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
 use permtrail::classify::classify;
-use permtrail::parse::{FieldMap, parse_json};
+use permtrail::parse::{FieldMap, parse_json, skim};
 use permtrail::read::frame::{FrameOptions, frame};
 use std::hint::black_box;
 
@@ -58,6 +59,15 @@ fn benches(c: &mut Criterion) {
                 &mut |_| (),
             )
             .expect("in memory");
+            black_box(n)
+        })
+    });
+    group.bench_function("skim", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                n += skim::service(line, b"service_type").map_or(0, str::len);
+            }
             black_box(n)
         })
     });

@@ -156,13 +156,18 @@ pub struct ScanArgs {
     pub format: FormatArg,
     /// Read a field from another key, e.g. `path=req.target` (repeatable). Names: method,
     /// path, status, project, user, user_name, user_id, time, request, response,
-    /// request_id, source_ip, trace_id, trace_name, trace_rating, message, resource_url.
+    /// request_id, source_ip, trace_id, trace_name, trace_rating, message, resource_url,
+    /// service.
     #[arg(long = "field", value_name = "NAME=KEY")]
     pub fields: Vec<String>,
     /// Denied-call rows each worker keeps in memory before sorting them into a run on disk
     /// (inside --out, removed at the end).
     #[arg(long, value_name = "ROWS", default_value_t = 50_000, hide = true)]
     pub rows_in_memory: usize,
+    /// Parse every record in full, also those of other services, instead of skimming
+    /// them. Reports are the same either way; this is slower.
+    #[arg(long, hide = true)]
+    pub full_parse: bool,
     /// Write CSV fields exactly as read. By default a field starting with `=`, `+`, `-`,
     /// `@`, tab or CR gets a leading `'` and control characters are escaped, so reports are
     /// safe to open in a spreadsheet.

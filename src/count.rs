@@ -162,6 +162,8 @@ pub struct Tally {
     pub out_of_time: u64,
     /// Records of projects not selected by `--project`.
     pub other_projects: u64,
+    /// Records whose `service_type` names a service other than ECS (repeats included).
+    pub other_services: u64,
     pub projects: HashMap<String, ProjectTally>,
     pub unclassified: HashMap<(String, String, String), UnclassifiedStats>,
     pub denied_calls: Vec<DeniedCall>,
@@ -341,6 +343,7 @@ impl Tally {
         self.duplicates += other.duplicates;
         self.out_of_time += other.out_of_time;
         self.other_projects += other.other_projects;
+        self.other_services += other.other_services;
         for (name, theirs) in other.projects {
             let mine = self.projects.entry(name).or_default();
             let (a, b) = (&mut mine.stats, theirs.stats);

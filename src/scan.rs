@@ -9,7 +9,7 @@ use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};
 use crate::count::{Loc, Tally};
 use crate::parse::access::{self, AccessFormat};
-use crate::parse::{self, BadRecord, FieldMap, time::Millis};
+use crate::parse::{self, BadRecord, Field, FieldMap, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
 use crate::runs::{Order, Runs};
@@ -67,6 +67,9 @@ pub struct ScanConfig {
     pub raw_csv: bool,
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
+    /// Count records of other services after a validating skim instead of a full parse
+    /// (`parse::skim`); reports are identical either way.
+    pub skim: bool,
 }
 
 /// A file that could not be read to its end.
@@ -92,6 +95,8 @@ pub struct ScanResult {
 
 struct Shared<'c> {
     config: &'c ScanConfig,
+    /// The key `parse::skim` looks for, when skimming can agree with the full parse.
+    skim_key: Option<&'c str>,
     seen: Seen,
     bytes: AtomicU64,
     in_flight: AtomicUsize,
@@ -114,6 +119,10 @@ impl Shared<'_> {
 
 fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc: Loc) {
     let config = shared.config;
+    if record.service.as_deref().is_some_and(other_service) {
+        tally.other_services += 1;
+        return;
+    }
     if record.bad_status {
         tally.error(loc, crate::count::INVALID_STATUS);
     }
@@ -150,6 +159,11 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         return;
     }
     tally.add(&config.catalog, &record, &call, loc, dedupe, counted);
+}
+
+/// True for a service other than ECS: its traces are counted, never classified.
+fn other_service(service: &str) -> bool {
+    !service.eq_ignore_ascii_case("ECS")
 }
 
 /// Reads one line of a line-framed file as `kind` says; `Err` when it fits nothing.
@@ -192,6 +206,12 @@ fn process_json(
     bytes: &[u8],
     loc: Loc,
 ) -> Result<(), BadRecord> {
+    if let Some(key) = shared.skim_key
+        && parse::skim::service(bytes, key.as_bytes()).is_some_and(other_service)
+    {
+        tally.other_services += 1;
+        return Ok(());
+    }
     let mut records = Vec::new();
     match parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
         records.push((offset, r))
@@ -240,22 +260,23 @@ fn inject_panic() {
 fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
     #[cfg(debug_assertions)]
     inject_panic();
-    let mut tally = Tally::default();
+    // The slot is this worker's own, so holding it for the whole chunk blocks no one and
+    // saves merging a per-chunk tally.
+    let mut slot = shared.tally();
+    let tally = &mut *slot;
     // Lines may be access-log records; array elements and documents are always JSON.
     let lines = chunk.spans.is_none();
     for (line, bytes) in chunk.records() {
         let loc = Loc { file, line };
         let result = if lines {
-            process_line(shared, &mut tally, kind, bytes, loc)
+            process_line(shared, tally, kind, bytes, loc)
         } else {
-            process_json(shared, &mut tally, bytes, loc)
+            process_json(shared, tally, bytes, loc)
         };
         if let Err(bad) = result {
             tally.error(loc, bad.as_str());
         }
     }
-    let mut slot = shared.tally();
-    slot.merge(tally);
     if slot.denied_calls.len() >= shared.config.rows_in_memory {
         let rows = std::mem::take(&mut slot.denied_calls);
         drop(slot);
@@ -379,6 +400,7 @@ fn read_source<'s>(
                 // Released even if the work panics, so the reader never waits forever.
                 let _slot = InFlight(&shared.in_flight);
                 process_chunk(shared, file, kind, &chunk);
+                read::give_buffer(chunk.data);
             });
         },
         &mut |event| events.push(event),
@@ -442,6 +464,10 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         .build()?;
     let shared = Shared {
         config,
+        skim_key: config
+            .skim
+            .then(|| config.fields.only_flat_key(Field::Service))
+            .flatten(),
         seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),

@@ -43,8 +43,8 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         .sum();
     let _ = writeln!(
         s,
-        "  not counted: {} repeated traces, {} outside the time range, {} other projects, {} unreadable",
-        t.duplicates, t.out_of_time, t.other_projects, skipped
+        "  not counted: {} of other services, {} repeated traces, {} outside the time range, {} other projects, {} unreadable",
+        t.other_services, t.duplicates, t.out_of_time, t.other_projects, skipped
     );
     let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut by_project: Vec<(u64, &str)> = Vec::new();

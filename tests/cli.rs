@@ -491,3 +491,99 @@ fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
     );
     assert!(!out.join("projects.csv").exists());
 }
+
+/// Lines that test the skim of other services' records: plain and escaped keys, repeated
+/// service keys, odd values, envelopes, escapes, control characters, invalid JSON and
+/// invalid UTF-8, each next to ECS traces that are counted.
+fn skim_edge_cases() -> Vec<u8> {
+    let p = "0a3f9c2e7b5d4e6f8a1b2c3d4e5f6a7b";
+    let ecs = r#""service_type":"ECS","trace_name":"startServer","request":{"os-start":{}},"code":403,"response":{"forbidden":{"message":"Policy doesn't allow ecs:servers:list to be performed.","code":403}}"#;
+    let lines = [
+        format!(r#"{{"trace_id":"{{i}}-a","project_id":"{p}",{ecs}}}"#),
+        format!(
+            r#"{{"trace_id":"{{i}}-b","project_id":"{p}","service_type":"VPC","trace_name":"createVpc","code":403}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-c","project_id":"{p}","service_type":"vpc","request":"{{\"vpc\":{{\"name\":\"a\\tb\"}}}}","code":"200"}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-d","project_id":"{p}","service\u005ftype":"OBS","trace_name":"createBucket","code":200}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-e","project_id":"{p}","service_type":"E\u0043S","trace_name":"stopServer","code":200}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-f","project_id":"{p}","service_type":"EVS","service_type":"ECS","trace_name":"stopServer","code":200}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-g","project_id":"{p}","service_type":"","trace_name":"stopServer","code":200}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-h","project_id":"{p}","service_type":7,"trace_name":"rebootServer","code":"40x"}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-i","project_id":"{p}","service_type":"IAM","code":200,"x":tru}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-j","project_id":"{p}","service_type":"IAM","code":200,"x":01}}"#
+        ),
+        format!(r#"{{"trace_id":"{{i}}-k","project_id":"{p}","service_type":"IAM","code":200}} x"#),
+        format!(
+            "{{\"trace_id\":\"{{i}}-l\",\"project_id\":\"{p}\",\"service_type\":\"IAM\",\"s\":\"raw\ttab\"}}"
+        ),
+        format!(
+            r#"{{"traces":[{{"trace_id":"{{i}}-m","request_id":"envelope-{{i}}","project_id":"{p}",{ecs}}}],"service_type":"VPC"}}"#
+        ),
+        format!(r#"{{"cts":{{"trace_id":"{{i}}-n","project_id":"{p}","service_type":"OBS"}}}}"#),
+        format!(
+            r#"{{"trace_id":"{{i}}-o","project_id":"{p}","service_type":"VPC","code":"40x","time":"yesterday"}}"#
+        ),
+        format!(
+            r#"{{"trace_id":"{{i}}-b","project_id":"{p}","service_type":"VPC","trace_name":"createVpc","code":403}}"#
+        ),
+        format!(r#"{{"trace_id":"{{i}}-p","project_id":"{p}","service_type":"VPC","s":"\ud800"}}"#),
+    ];
+    let mut out = Vec::new();
+    for i in 0..40 {
+        for line in &lines {
+            out.extend_from_slice(line.replace("{i}", &i.to_string()).as_bytes());
+            out.push(b'\n');
+        }
+        out.extend_from_slice(
+            b"{\"trace_id\":\"bad-utf8\",\"service_type\":\"VPC\",\"s\":\"\xff\"}\n",
+        );
+    }
+    out
+}
+
+#[test]
+fn skimming_other_services_leaves_every_report_identical() {
+    let dir = tempfile::tempdir().expect("tmp");
+    copy_samples(dir.path(), false);
+    fs::write(
+        dir.path().join("samples/skim-edges.jsonl"),
+        skim_edge_cases(),
+    )
+    .expect("write");
+    let (skimmed, full) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let a = scan(
+        dir.path(),
+        skimmed.path(),
+        &["-j2", "--chunk-size", "700", "samples"],
+    );
+    let b = scan(dir.path(), full.path(), &["--full-parse", "samples"]);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(reports(skimmed.path()), reports(full.path()));
+    // The edge cases reached every report that matters: counted ECS denials, unreadable
+    // records, and none of the other services' traces as unclassified.
+    let all = reports(full.path());
+    let text = |name: &str| &all.iter().find(|(n, _)| n == name).expect(name).1;
+    assert!(text("errors.csv").contains("invalid_json"));
+    assert!(text("errors.csv").contains("invalid_utf8_replaced"));
+    assert!(text("denied_calls.csv").contains(",envelope-39,"));
+    assert!(!text("unclassified.csv").contains("createVpc"));
+    assert!(!text("unclassified.csv").contains("createBucket"));
+}

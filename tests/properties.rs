@@ -1,7 +1,8 @@
-//! Property tests for the parsers: no input makes them panic, and framing a stream in
-//! chunks of any size finds exactly the records one pass over the whole stream finds.
+//! Property tests for the parsers: no input makes them panic, framing a stream in chunks
+//! of any size finds exactly the records one pass over the whole stream finds, and the
+//! skim of other services' records never disagrees with the full parse.
 
-use permtrail::parse::{FieldMap, parse_json, time};
+use permtrail::parse::{FieldMap, parse_json, skim, time};
 use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 use proptest::prelude::*;
 
@@ -31,6 +32,87 @@ fn jsonish() -> impl Strategy<Value = Vec<u8>> {
         ],
         0..600,
     )
+}
+
+/// One member of a trace, drawn from the shapes that could fool a skim: the service key
+/// spelled plainly, escaped or twice; odd service values; envelope keys; bodies with
+/// escapes, control characters and nesting; numbers and literals valid and not.
+fn member() -> impl Strategy<Value = String> {
+    let fixed = [
+        r#""service_type":"VPC""#,
+        r#""service_type":"ECS""#,
+        r#""service_type":"ecs""#,
+        r#""service_type":"""#,
+        r#""service_type":5"#,
+        r#""service_type":null"#,
+        r#""service_type":"V\"PC""#,
+        r#""service_type":"E\u0043S""#,
+        r#""service\u005ftype":"OBS""#,
+        r#""traces":[{"trace_id":"a","service_type":"ECS"}]"#,
+        r#""cts":{"trace_id":"b"}"#,
+        r#""trace_id":"t1""#,
+        r#""code":403"#,
+        r#""code":"40x""#,
+        r#""time":1.5e+3"#,
+        r#""n":-0.0E-1"#,
+        r#""n":01"#,
+        r#""n":1."#,
+        r#""b":tru"#,
+        r#""b":[true,false,null,{},[]]"#,
+        r#""request":"{\"os-start\":{}}""#,
+        r#""request":{"servers":[{"id":"x"}]}"#,
+        "\"s\":\"tab\\there\"",
+        "\"s\":\"raw\ttab\"",
+        r#""s":"bad \q escape""#,
+        r#""s":"\ud800""#,
+        r#""s":"\uZZ12""#,
+        r#""s":"é ü 中""#,
+        r#""user":{"name":"a","name":"b"}"#,
+    ];
+    let deep = |n: usize| format!(r#""deep":{}1{}"#, "[".repeat(n), "]".repeat(n));
+    let mut all: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
+    all.extend([deep(70), deep(130)]);
+    proptest::sample::select(all)
+}
+
+/// A record of such members, joined with or without whitespace, sometimes followed by
+/// more bytes, with one byte changed or cut off.
+fn record() -> impl Strategy<Value = Vec<u8>> {
+    (
+        proptest::collection::vec(member(), 0..6),
+        proptest::sample::select(vec!["", " \r\n", "}", " x", ",{}"]),
+        any::<bool>(),
+        proptest::option::of((any::<proptest::sample::Index>(), any::<u8>())),
+        proptest::option::of(any::<proptest::sample::Index>()),
+    )
+        .prop_map(|(members, after, spaced, change, cut)| {
+            let sep = if spaced { " ,\n\t" } else { "," };
+            let mut bytes = format!("{{{}}}{after}", members.join(sep)).into_bytes();
+            if let Some((at, byte)) = change {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if let Some(at) = cut {
+                bytes.truncate(at.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn skim_agrees_with_the_full_parse(bytes in record()) {
+        if let Some(service) = skim::service(&bytes, b"service_type") {
+            let mut seen = Vec::new();
+            let parsed = parse_json(&bytes, &FieldMap::default(), &mut |_, r| {
+                seen.push(r.service.map(|s| s.into_owned()))
+            });
+            prop_assert_eq!(parsed, Ok(1), "{}", String::from_utf8_lossy(&bytes));
+            prop_assert_eq!(seen, vec![Some(service.to_string())]);
+        }
+    }
 }
 
 proptest! {

@@ -703,7 +703,7 @@ fn soak_counts_match_the_generators_tally() {
         "want `{records_line}`\n{stderr}"
     );
     let not_counted = format!(
-        "not counted: {} repeated traces, 0 outside the time range, 0 other projects, {} unreadable",
+        "not counted: 0 of other services, {} repeated traces, 0 outside the time range, 0 other projects, {} unreadable",
         t.duplicates,
         t.faults.len()
     );

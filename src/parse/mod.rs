@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod json;
+pub mod skim;
 pub mod time;
 
 use json::{Entries, as_str, as_text, is_null};
@@ -31,9 +32,10 @@ pub enum Field {
     TraceRating,
     Message,
     ResourceUrl,
+    Service,
 }
 
-const FIELD_COUNT: usize = 17;
+const FIELD_COUNT: usize = 18;
 
 impl Field {
     /// The names accepted by `--field NAME=KEY`.
@@ -55,6 +57,7 @@ impl Field {
         ("trace_rating", Field::TraceRating),
         ("message", Field::Message),
         ("resource_url", Field::ResourceUrl),
+        ("service", Field::Service),
     ];
 
     /// Looks a field up by its `--field` name.
@@ -113,6 +116,7 @@ impl Field {
             Field::TraceRating => &["trace_rating"],
             Field::Message => &["message"],
             Field::ResourceUrl => &["resource_url"],
+            Field::Service => &["service_type"],
         }
     }
 }
@@ -157,6 +161,20 @@ impl FieldMap {
         }
         FieldMap { by_key }
     }
+
+    /// The one top-level key that holds `field`, when no other key (nested or not) can:
+    /// what `skim::service` needs to agree with the full parse.
+    pub fn only_flat_key(&self, field: Field) -> Option<&str> {
+        let mut keys = self
+            .by_key
+            .iter()
+            .filter(|(_, targets)| targets.iter().any(|(f, _, _)| *f == field));
+        let (key, targets) = keys.next()?;
+        let flat = targets
+            .iter()
+            .all(|(f, _, rest)| *f != field || rest.is_empty());
+        (keys.next().is_none() && flat && !key.contains('.')).then_some(key.as_str())
+    }
 }
 
 /// One request as read from the input. Strings borrow from the input buffer unless they
@@ -182,6 +200,8 @@ pub struct Record<'a> {
     pub trace_rating: Option<Cow<'a, str>>,
     pub message: Option<Cow<'a, str>>,
     pub resource_url: Option<Cow<'a, str>>,
+    /// The cloud service that recorded the trace (`service_type`, e.g. `ECS`, `OBS`).
+    pub service: Option<Cow<'a, str>>,
     /// API Gateway's own error code (`apig_err_code` of an APIG access log, e.g.
     /// `APIG.0302`); only access logs carry it.
     pub gateway_code: Option<Cow<'a, str>>,
@@ -453,6 +473,7 @@ fn record_from<'a>(best: &[Option<(u8, &'a RawValue)>; FIELD_COUNT]) -> Record<'
         trace_rating: text(Field::TraceRating),
         message: get(Field::Message).and_then(as_text),
         resource_url: text(Field::ResourceUrl),
+        service: text(Field::Service),
         gateway_code: None,
     }
 }

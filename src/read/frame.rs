@@ -44,12 +44,24 @@ impl Chunk {
     pub fn records(&self) -> Box<dyn Iterator<Item = (u64, &[u8])> + '_> {
         match &self.spans {
             Some(spans) => Box::new(spans.iter().map(|s| (s.line, &self.data[s.start..s.end]))),
-            None => Box::new(
-                (self.first_line..)
-                    .zip(self.data.split(|b| *b == b'\n'))
-                    .map(|(line, bytes)| (line, bytes.trim_ascii()))
-                    .filter(|(_, bytes)| !bytes.is_empty()),
-            ),
+            None => {
+                let data = &self.data[..];
+                let mut start = 0;
+                // memchr finds the newlines many bytes at a time; `split` looks at each.
+                let lines = memchr::memchr_iter(b'\n', data)
+                    .chain(std::iter::once(data.len()))
+                    .map(move |end| {
+                        let line = &data[start..end];
+                        start = end + 1;
+                        line
+                    });
+                Box::new(
+                    (self.first_line..)
+                        .zip(lines)
+                        .map(|(line, bytes)| (line, bytes.trim_ascii()))
+                        .filter(|(_, bytes)| !bytes.is_empty()),
+                )
+            }
         }
     }
 }
@@ -196,7 +208,8 @@ fn frame_stream(
     events: &mut dyn FnMut(Event),
 ) -> Result<FrameStats, FrameError> {
     let chunk_size = options.chunk_size.max(1);
-    let mut buf = Vec::with_capacity(chunk_size.min(1 << 20));
+    let mut buf = super::take_buffer();
+    buf.reserve(chunk_size.min(1 << 20));
     let mut stats = FrameStats::default();
     // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
     // seen whole even with tiny chunks.
@@ -284,8 +297,7 @@ fn lines(
             };
             match cut {
                 Some(cut) if cut > 0 => {
-                    let rest = buf.split_off(cut);
-                    let data = std::mem::replace(&mut buf, rest);
+                    let data = super::split_buffer(&mut buf, cut);
                     stats.bytes += data.len() as u64;
                     line = emit_lines(data, line, options.max_record_bytes, chunks, events);
                 }
@@ -494,8 +506,7 @@ fn arrays(
             None => scan.pos,
         };
         if !spans.is_empty() {
-            let rest = buf.split_off(cut);
-            let data = std::mem::replace(&mut buf, rest);
+            let data = super::split_buffer(&mut buf, cut);
             stats.bytes += data.len() as u64;
             chunks(Chunk {
                 data,

@@ -111,6 +111,40 @@ impl Decoder {
     }
 }
 
+/// Chunk buffers given back after their records were counted, for the readers to reuse:
+/// a fresh multi-megabyte buffer per chunk costs page faults and regrowth copies on every
+/// chunk. At most `POOLED` are kept, so the pool never holds more than a few chunks.
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+const POOLED: usize = 8;
+
+/// An empty buffer, reused when one was given back.
+pub fn take_buffer() -> Vec<u8> {
+    POOL.lock()
+        .ok()
+        .and_then(|mut pool| pool.pop())
+        .unwrap_or_default()
+}
+
+/// Gives a chunk's buffer back for reuse (or frees it when the pool is full).
+pub fn give_buffer(mut buf: Vec<u8>) {
+    buf.clear();
+    if buf.capacity() > 0
+        && let Ok(mut pool) = POOL.lock()
+        && pool.len() < POOLED
+    {
+        pool.push(buf);
+    }
+}
+
+/// Splits `buf` at `at`: returns the head and leaves the tail in `buf`, moved to a reused
+/// buffer so the head's allocation travels with the chunk.
+pub(crate) fn split_buffer(buf: &mut Vec<u8>, at: usize) -> Vec<u8> {
+    let mut tail = take_buffer();
+    tail.extend_from_slice(&buf[at..]);
+    buf.truncate(at);
+    std::mem::replace(buf, tail)
+}
+
 /// Reads `raw` until `buf` holds `want` bytes or the stream ends. Grows `buf` in steps, so
 /// a large `want` on a short stream costs no more than the stream.
 pub(crate) fn fill(raw: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {

@@ -289,11 +289,12 @@ done
 echo
 check_reports() {
     local dir=$1 tally=$2 name=$3
-    awk -F, -v name="$name" -v uniq="$(tally_field "$tally" unique)" \
+    # Other services' traces are not in projects.csv: compare with the unique ECS records.
+    awk -F, -v name="$name" -v uniq="$(tally_field "$tally" ecs)" \
         -v denied="$(tally_field "$tally" denied)" '
         NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
         { r += $col["records"]; d += $col["denied"] } END {
-        printf "check %s: permtrail records %d denied %d; generator tally unique %d denied %d -> %s\n",
+        printf "check %s: permtrail records %d denied %d; generator tally unique ECS %d denied %d -> %s\n",
             name, r, d, uniq, denied, (r == uniq && d == denied) ? "ok" : "MISMATCH"
     }' "$dir/projects.csv"
 }

@@ -5,6 +5,7 @@
 //! denial cause with the `catalog`; `count` aggregates; `write` writes the reports. `scan`
 //! is the glue, `cli` and `config` the command line.
 
+pub mod bytes;
 pub mod catalog;
 pub mod catalog_cmd;
 pub mod classify;

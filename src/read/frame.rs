@@ -396,7 +396,8 @@ impl ArrayScan {
             if self.in_string && !self.escaped {
                 // Most bytes of a trace are string contents: jump to the next byte that
                 // matters there instead of stepping through each.
-                match memchr::memchr3(b'"', b'\\', b'\n', &buf[self.pos..]) {
+                // (It stops at every control byte, which includes the newlines counted.)
+                match crate::bytes::string_stop(&buf[self.pos..]) {
                     Some(offset) => self.pos += offset,
                     None => {
                         self.pos = buf.len();

@@ -74,11 +74,16 @@ impl<'a> Entries<'a> {
 
 /// The text of a JSON string value, borrowed when unescaped; `None` for other values.
 pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    if raw.get().starts_with('"') {
-        serde_json::from_str::<CowStr>(raw.get()).ok().map(|s| s.0)
-    } else {
-        None
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
     }
+    // A raw value is valid JSON, so a string without a backslash is its content as is.
+    let inner = &text[1..text.len() - 1];
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<CowStr>(text).ok().map(|s| s.0)
 }
 
 /// True for `null`.

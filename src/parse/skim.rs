@@ -8,7 +8,7 @@
 //! keys, a repeated service key, deep nesting) yields `None`, and the caller parses the
 //! record in full. A differential property test and a fuzz target hold it to this.
 
-use crate::bytes::string_stop;
+use crate::bytes::string_end;
 
 /// Deeper than this, give up: serde_json refuses nesting beyond 128 levels, and real
 /// traces are a few levels deep.
@@ -98,24 +98,9 @@ impl Skim<'_> {
     /// A string whose opening quote was consumed: (content start, content end, escaped).
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
-        let mut escaped = false;
-        loop {
-            self.i += string_stop(&self.b[self.i..])?;
-            match self.b[self.i] {
-                b'"' => {
-                    self.i += 1;
-                    return Some((start, self.i - 1, escaped));
-                }
-                b'\\' => match self.b.get(self.i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                    // `\u` (surrogates and all) is left to the full parser.
-                    _ => return None,
-                },
-                // A control character, which JSON strings may not hold.
-                _ => return None,
-            }
-            escaped = true;
-        }
+        let (end, escaped) = string_end(self.b, start)?;
+        self.i = end + 1;
+        Some((start, end, escaped))
     }
 
     /// Any JSON value, checked and skipped.

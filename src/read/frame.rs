@@ -330,6 +330,16 @@ fn emit_lines(
     chunks: &mut dyn FnMut(Chunk),
     events: &mut dyn FnMut(Event),
 ) -> u64 {
+    if data.len() <= max {
+        // No line can be too long: skip the scan (the caller counts the lines anyway).
+        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        chunks(Chunk {
+            data,
+            first_line: line,
+            spans: None,
+        });
+        return line + lines;
+    }
     let mut start = 0;
     let mut first_line = line;
     let mut line_start = 0;

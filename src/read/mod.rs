@@ -145,25 +145,14 @@ pub(crate) fn split_buffer(buf: &mut Vec<u8>, at: usize) -> Vec<u8> {
     std::mem::replace(buf, tail)
 }
 
-/// Reads `raw` until `buf` holds `want` bytes or the stream ends. Grows `buf` in steps, so
-/// a large `want` on a short stream costs no more than the stream.
+/// Reads `raw` until `buf` holds `want` bytes or the stream ends. `read_to_end` reads into
+/// the buffer's spare capacity without zeroing it first where the reader allows (files do)
+/// and grows the buffer only as data arrives, so a large `want` on a short stream costs no
+/// more than the stream. On an error, the bytes read before it stay in `buf`.
 pub(crate) fn fill(raw: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
-    const STEP: usize = 1 << 20;
-    while buf.len() < want {
-        let start = buf.len();
-        buf.resize(want.min(start + STEP), 0);
-        match raw.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                break;
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
-            }
-        }
+    let missing = want.saturating_sub(buf.len()) as u64;
+    if missing > 0 {
+        raw.take(missing).read_to_end(buf)?;
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ records = sum(int(r["records"]) for r in rows)
 denied = sum(int(r["denied"]) for r in rows)
 def total(key):
     return sum(t.get(key, 0) for t in tallies)
-print(f"records: permtrail {records}, generator unique {total('unique')}")
+# Other services' traces are counted in the summary only, not in projects.csv.
+print(f"records: permtrail {records}, generator unique ECS {total('ecs')}")
 print(f"denied:  permtrail {denied}, generator {total('denied')}")
 PY

@@ -162,7 +162,7 @@ pub struct ScanArgs {
     pub fields: Vec<String>,
     /// Denied-call rows each worker keeps in memory before sorting them into a run on disk
     /// (inside --out, removed at the end).
-    #[arg(long, value_name = "ROWS", default_value_t = 50_000, hide = true)]
+    #[arg(long, value_name = "ROWS", default_value_t = 10_000, hide = true)]
     pub rows_in_memory: usize,
     /// Parse every record in full, also those of other services, instead of skimming
     /// them. Reports are the same either way; this is slower.
@@ -177,7 +177,7 @@ pub struct ScanArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Bytes read per chunk of work.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     pub chunk_size: usize,
     /// Records longer than this are skipped and listed in errors.csv.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]

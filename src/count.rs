@@ -338,6 +338,19 @@ impl Tally {
     }
 
     /// Adds `other` into `self`.
+    /// Roughly how many map entries this tally holds, to merge small tallies into big ones.
+    pub fn size(&self) -> usize {
+        self.pending.len()
+            + self.proven.values().map(HashMap::len).sum::<usize>()
+            + self.unclassified.len()
+            + self
+                .projects
+                .values()
+                .map(|p| p.actions.len() + p.denials.len())
+                .sum::<usize>()
+    }
+
+    /// Adds `other`'s counts, rows and evidence to this tally.
     pub fn merge(&mut self, other: Tally) {
         self.records += other.records;
         self.duplicates += other.duplicates;
@@ -414,26 +427,27 @@ impl Tally {
     /// rows. Call once, after every tally is merged.
     pub fn infer(&mut self, catalog: &Catalog) {
         let mut verdicts: HashMap<PendingKey, Verdict> = HashMap::default();
-        let mut cache: HashMap<(String, String), HashSet<String>> = HashMap::default();
-        let proven = &self.proven;
-        let mut held_of = |project: &str, user: &str| -> HashSet<String> {
-            cache
-                .entry((project.to_string(), user.to_string()))
-                .or_insert_with(|| {
-                    proven
-                        .get(project)
-                        .and_then(|users| users.get(user))
-                        .map(|set| held_by(catalog, set))
-                        .unwrap_or_default()
-                })
-                .clone()
-        };
         let mut pending: Vec<(PendingKey, PendingStats)> =
             std::mem::take(&mut self.pending).into_iter().collect();
+        // Sorted, the groups of one (project, user) are neighbours: their permissions are
+        // worked out once and only the current pair's are kept.
         pending.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut current: Option<((String, String), HashSet<String>)> = None;
         for (key, pending) in pending {
-            let held = held_of(&key.0, &key.1);
-            let verdict = infer_cause(catalog, Some(&held), &key.2);
+            if current
+                .as_ref()
+                .is_none_or(|((p, u), _)| *p != key.0 || *u != key.1)
+            {
+                let held = self
+                    .proven
+                    .get(&key.0)
+                    .and_then(|users| users.get(&key.1))
+                    .map(|set| held_by(catalog, set))
+                    .unwrap_or_default();
+                current = Some(((key.0.clone(), key.1.clone()), held));
+            }
+            let held = current.as_ref().map(|(_, held)| held);
+            let verdict = infer_cause(catalog, held, &key.2);
             let tally = self.projects.entry(key.0.clone()).or_default();
             if verdict.1 == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;

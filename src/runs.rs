@@ -85,49 +85,88 @@ impl Runs {
 
     /// Merges every run with `memory` (any order) and passes the rows to `emit` in report
     /// order, keeping one row per de-duplication key: copies of one trace share its time,
-    /// so the first copy in order (the smallest input and line) is kept.
+    /// so the first copy in order (the smallest input and line) is kept. At most `FAN_IN`
+    /// runs are open at once: beyond that, the oldest are first merged into bigger runs.
     pub fn merge(
         &self,
         mut memory: Vec<DeniedCall>,
         order: &Order,
         emit: &mut dyn FnMut(DeniedCall) -> Result<()>,
     ) -> Result<()> {
-        memory.sort_by_key(|r| order.key(r));
-        let mut sources: Vec<Box<dyn Iterator<Item = Result<DeniedCall>>>> =
-            vec![Box::new(memory.into_iter().map(Ok))];
-        for path in self
+        let mut paths = self
             .paths
             .lock()
             .expect("no panics while holding the lock")
-            .iter()
-        {
-            let reader = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_path(path)
-                .with_context(|| format!("failed to read {}", path.display()))?;
-            let name = path.display().to_string();
-            sources.push(Box::new(reader.into_records().map(move |r| {
-                let record = r.with_context(|| format!("failed to read {name}"))?;
-                decode(&record).with_context(|| format!("{name}: damaged run"))
-            })));
-        }
-        let mut heads: Vec<Option<DeniedCall>> = Vec::with_capacity(sources.len());
-        let mut heap = BinaryHeap::new();
-        for (i, source) in sources.iter_mut().enumerate() {
-            let head = source.next().transpose()?;
-            if let Some(row) = &head {
-                heap.push(Reverse((order.key(row), i)));
+            .clone();
+        let mut passes = 0;
+        while paths.len() > FAN_IN {
+            let batch: Vec<PathBuf> = paths.drain(..FAN_IN).collect();
+            let path = self.dir.join(format!("merged-{passes:06}.csv"));
+            passes += 1;
+            let mut w = csv::Writer::from_path(&path)
+                .with_context(|| format!("failed to create {}", path.display()))?;
+            let sources = batch.iter().map(|p| open(p)).collect::<Result<_>>()?;
+            merge_sources(sources, order, false, &mut |row| {
+                Ok(w.write_record(encode(&row))?)
+            })?;
+            w.flush()?;
+            for done in batch {
+                let _ = std::fs::remove_file(done);
             }
-            heads.push(head);
+            paths.push(path);
         }
-        let mut group_time = None;
-        let mut group_keys: HashSet<u64> = HashSet::new();
-        while let Some(Reverse((_, i))) = heap.pop() {
-            let row = heads[i].take().expect("a queued source has a head");
-            if let Some(next) = sources[i].next().transpose()? {
-                heap.push(Reverse((order.key(&next), i)));
-                heads[i] = Some(next);
-            }
+        memory.sort_by_key(|r| order.key(r));
+        let mut sources: Vec<Source> = vec![Box::new(memory.into_iter().map(Ok))];
+        for path in &paths {
+            sources.push(open(path)?);
+        }
+        merge_sources(sources, order, true, emit)
+    }
+}
+
+/// Runs merged at once: bounds open files (and their buffers) however many runs there are.
+const FAN_IN: usize = 64;
+
+/// Rows in report order, from memory or from a run.
+type Source = Box<dyn Iterator<Item = Result<DeniedCall>>>;
+
+fn open(path: &Path) -> Result<Source> {
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    let name = path.display().to_string();
+    Ok(Box::new(reader.into_records().map(move |r| {
+        let record = r.with_context(|| format!("failed to read {name}"))?;
+        decode(&record).with_context(|| format!("{name}: damaged run"))
+    })))
+}
+
+/// K-way merge of sorted `sources`; with `reduce`, one row per de-duplication key and time.
+fn merge_sources(
+    mut sources: Vec<Source>,
+    order: &Order,
+    reduce: bool,
+    emit: &mut dyn FnMut(DeniedCall) -> Result<()>,
+) -> Result<()> {
+    let mut heads: Vec<Option<DeniedCall>> = Vec::with_capacity(sources.len());
+    let mut heap = BinaryHeap::new();
+    for (i, source) in sources.iter_mut().enumerate() {
+        let head = source.next().transpose()?;
+        if let Some(row) = &head {
+            heap.push(Reverse((order.key(row), i)));
+        }
+        heads.push(head);
+    }
+    let mut group_time = None;
+    let mut group_keys: HashSet<u64> = HashSet::new();
+    while let Some(Reverse((_, i))) = heap.pop() {
+        let row = heads[i].take().expect("a queued source has a head");
+        if let Some(next) = sources[i].next().transpose()? {
+            heap.push(Reverse((order.key(&next), i)));
+            heads[i] = Some(next);
+        }
+        if reduce {
             if group_time != Some(row.time) {
                 group_time = Some(row.time);
                 group_keys.clear();
@@ -135,10 +174,10 @@ impl Runs {
             if row.dedupe.is_some_and(|k| !group_keys.insert(k)) {
                 continue;
             }
-            emit(row)?;
         }
-        Ok(())
+        emit(row)?;
     }
+    Ok(())
 }
 
 impl Drop for Runs {
@@ -271,5 +310,29 @@ mod tests {
         assert!(folder.exists());
         drop(runs);
         assert!(!folder.exists(), "runs are removed");
+    }
+
+    #[test]
+    fn many_runs_merge_in_passes_with_the_same_result() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let inputs = ["a.json".to_string()];
+        let order = Order::new(&inputs);
+        let runs = Runs::new(dir.path());
+        let n = 3 * FAN_IN + 5;
+        for i in 0..n as u64 {
+            // Each trace appears twice, in runs far apart, so passes must not lose the order.
+            runs.spill(vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))], &order)
+                .expect("spills");
+        }
+        let got = merged(&runs, Vec::new(), &order);
+        let mut want: Vec<(Option<i64>, u32, u64)> = (0..n as u64)
+            .map(|i| (Some((i % 50) as i64), 0, i))
+            .collect();
+        want.sort();
+        let mut kept = std::collections::HashSet::new();
+        want.retain(|(t, _, line)| kept.insert((*t, line % 97)));
+        assert_eq!(got, want);
+        let left = std::fs::read_dir(&runs.dir).expect("dir").count();
+        assert!(left <= FAN_IN, "{left} runs left after the passes");
     }
 }

@@ -514,9 +514,21 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     {
         return Err(e.context("failed to keep denied-call rows on disk"));
     }
-    let mut tally = Tally::default();
-    for slot in shared.tallies {
-        tally.merge(slot.into_inner().expect("no panics while holding the lock"));
+    // The de-duplication table is done with: free it before the tallies are merged, which
+    // is when memory peaks.
+    drop(shared.seen);
+    // Merged into the largest, so its maps are not rebuilt (they can be the biggest thing
+    // held: pending inference groups grow with projects × users × actions).
+    let mut tallies: Vec<Tally> = shared
+        .tallies
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("no panics while holding the lock"))
+        .collect();
+    tallies.sort_by_key(|t| std::cmp::Reverse(t.size()));
+    let mut tallies = tallies.into_iter();
+    let mut tally = tallies.next().unwrap_or_default();
+    for other in tallies {
+        tally.merge(other);
     }
     for (loc, code) in walk_rows {
         tally.error(loc, code);

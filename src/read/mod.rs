@@ -115,7 +115,7 @@ impl Decoder {
 /// a fresh multi-megabyte buffer per chunk costs page faults and regrowth copies on every
 /// chunk. At most `POOLED` are kept, so the pool never holds more than a few chunks.
 static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-const POOLED: usize = 8;
+const POOLED: usize = 4;
 
 /// An empty buffer, reused when one was given back.
 pub fn take_buffer() -> Vec<u8> {
@@ -150,9 +150,12 @@ pub(crate) fn split_buffer(buf: &mut Vec<u8>, at: usize) -> Vec<u8> {
 /// and grows the buffer only as data arrives, so a large `want` on a short stream costs no
 /// more than the stream. On an error, the bytes read before it stay in `buf`.
 pub(crate) fn fill(raw: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
-    let missing = want.saturating_sub(buf.len()) as u64;
+    let missing = want.saturating_sub(buf.len());
     if missing > 0 {
-        raw.take(missing).read_to_end(buf)?;
+        // Exactly: `read_to_end` alone would double the buffer, and chunks in flight would
+        // hold twice the memory they need.
+        buf.reserve_exact(missing.min(16 << 20));
+        raw.take(missing as u64).read_to_end(buf)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};
 use crate::count::{Loc, Tally};
 use crate::parse::access::{self, AccessFormat};
-use crate::parse::{self, BadRecord, Field, FieldMap, time::Millis};
+use crate::parse::{self, BadRecord, FieldMap, Skimmed, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
 use crate::runs::{Order, Runs};
@@ -67,8 +67,8 @@ pub struct ScanConfig {
     pub raw_csv: bool,
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
-    /// Count records of other services after a validating skim instead of a full parse
-    /// (`parse::skim`); reports are identical either way.
+    /// Read JSON records with the validating skim (`parse::skim_json`) where it is sure,
+    /// instead of serde everywhere; reports are identical either way.
     pub skim: bool,
 }
 
@@ -95,8 +95,6 @@ pub struct ScanResult {
 
 struct Shared<'c> {
     config: &'c ScanConfig,
-    /// The key `parse::skim` looks for, when skimming can agree with the full parse.
-    skim_key: Option<&'c str>,
     seen: Seen,
     bytes: AtomicU64,
     in_flight: AtomicUsize,
@@ -206,11 +204,19 @@ fn process_json(
     bytes: &[u8],
     loc: Loc,
 ) -> Result<(), BadRecord> {
-    if let Some(key) = shared.skim_key
-        && parse::skim::service(bytes, key.as_bytes()).is_some_and(other_service)
-    {
-        tally.other_services += 1;
-        return Ok(());
+    if shared.config.skim {
+        match parse::skim_json(bytes, &shared.config.fields, &other_service) {
+            Some(Skimmed::Skipped) => {
+                tally.other_services += 1;
+                return Ok(());
+            }
+            Some(Skimmed::Record(record)) => {
+                process_record(shared, tally, record, loc);
+                return Ok(());
+            }
+            // Escapes, envelopes and invalid input: serde decides.
+            None => {}
+        }
     }
     let mut records = Vec::new();
     match parse::parse_json(bytes, &shared.config.fields, &mut |offset, r| {
@@ -464,10 +470,6 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         .build()?;
     let shared = Shared {
         config,
-        skim_key: config
-            .skim
-            .then(|| config.fields.only_flat_key(Field::Service))
-            .flatten(),
         seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),

@@ -2,7 +2,7 @@
 //! of any size finds exactly the records one pass over the whole stream finds, and the
 //! skim of other services' records never disagrees with the full parse.
 
-use permtrail::parse::{FieldMap, parse_json, skim, time};
+use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, time};
 use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 use proptest::prelude::*;
 
@@ -68,6 +68,30 @@ fn member() -> impl Strategy<Value = String> {
         r#""s":"\uZZ12""#,
         r#""s":"é ü 中""#,
         r#""user":{"name":"a","name":"b"}"#,
+        r#""user":"{\"id\":\"u1\",\"name\":\"bob\"}""#,
+        r#""user_name":"carol""#,
+        r#""code":"403""#,
+        r#""code":null"#,
+        r#""status":500"#,
+        r#""http_status":"404""#,
+        r#""time":"2026/11/20 11:07:28 GMT+08:00""#,
+        r#""time":1795132800000"#,
+        r#""record_time":"1795132800001""#,
+        r#""time":"soon""#,
+        r#""project_id":"0a3f9c2e7b5d4e6f8a1b2c3d4e5f6a7b""#,
+        r#""project_id":"other""#,
+        r#""trace_name":"startServer""#,
+        r#""trace_rating":"warning""#,
+        r#""response":{"forbidden":{"message":"Policy doesn't allow ecs:servers:list to be performed.","code":403}}"#,
+        r#""message":"x, Method: POST Url=/v2/p/servers/s/action, Reason:""#,
+        r#""resource_url":"/v2.1/p/servers/s""#,
+        r#""http":{"request":{"method":"post"},"response":{"status_code":403}}"#,
+        r#""url":{"path":"/v2.1/p/servers/s/action"}"#,
+        r#""url":"https://ecs.example/v2.1/p/servers""#,
+        r#""method":"GET""#,
+        r#""http.method":"PUT""#,
+        r#""source_ip":"10.0.0.1""#,
+        r#""request_id":"r-1""#,
     ];
     let deep = |n: usize| format!(r#""deep":{}1{}"#, "[".repeat(n), "]".repeat(n));
     let mut all: Vec<String> = fixed.iter().map(|s| s.to_string()).collect();
@@ -104,13 +128,18 @@ proptest! {
 
     #[test]
     fn skim_agrees_with_the_full_parse(bytes in record()) {
-        if let Some(service) = skim::service(&bytes, b"service_type") {
-            let mut seen = Vec::new();
-            let parsed = parse_json(&bytes, &FieldMap::default(), &mut |_, r| {
-                seen.push(r.service.map(|s| s.into_owned()))
-            });
+        let fields = FieldMap::default();
+        let skip = |service: &str| service == "VPC";
+        if let Some(skimmed) = skim_json(&bytes, &fields, &skip) {
+            let mut records = Vec::new();
+            let parsed = parse_json(&bytes, &fields, &mut |_, r| records.push(r));
             prop_assert_eq!(parsed, Ok(1), "{}", String::from_utf8_lossy(&bytes));
-            prop_assert_eq!(seen, vec![Some(service.to_string())]);
+            match skimmed {
+                Skimmed::Record(record) => {
+                    prop_assert_eq!(format!("{record:?}"), format!("{:?}", records[0]));
+                }
+                Skimmed::Skipped => prop_assert_eq!(records[0].service.as_deref(), Some("VPC")),
+            }
         }
     }
 }

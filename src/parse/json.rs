@@ -59,8 +59,13 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 impl<'a> Entries<'a> {
     /// Parses `raw` as an object; `None` when it is any other JSON value.
     pub fn of(raw: &'a RawValue) -> Option<Entries<'a>> {
-        if raw.get().starts_with('{') {
-            serde_json::from_str(raw.get()).ok()
+        Entries::of_text(raw.get())
+    }
+
+    /// Parses `text` (JSON) as an object; `None` when it is any other JSON value.
+    pub fn of_text(text: &'a str) -> Option<Entries<'a>> {
+        if text.starts_with('{') {
+            serde_json::from_str(text).ok()
         } else {
             None
         }
@@ -72,34 +77,33 @@ impl<'a> Entries<'a> {
     }
 }
 
-/// The text of a JSON string value, borrowed when unescaped; `None` for other values.
-pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    if !text.starts_with('"') {
+/// The text of a JSON string value (`raw` is its JSON text), borrowed when unescaped;
+/// `None` for other values.
+pub fn as_str(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.starts_with('"') {
         return None;
     }
     // A raw value is valid JSON, so a string without a backslash is its content as is.
-    let inner = &text[1..text.len() - 1];
+    let inner = &raw[1..raw.len() - 1];
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         return Some(Cow::Borrowed(inner));
     }
-    serde_json::from_str::<CowStr>(text).ok().map(|s| s.0)
+    serde_json::from_str::<CowStr>(raw).ok().map(|s| s.0)
 }
 
 /// True for `null`.
-pub fn is_null(raw: &RawValue) -> bool {
-    raw.get() == "null"
+pub fn is_null(raw: &str) -> bool {
+    raw == "null"
 }
 
-/// A body-like value as text: objects and arrays as their JSON, a string as its content
-/// (which may itself hold JSON), `None` for null, `""` and other scalars' absence.
-pub fn as_text(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
-    match text.as_bytes().first() {
-        Some(b'{') | Some(b'[') => Some(Cow::Borrowed(text)),
+/// A body-like value (`raw` is its JSON text) as text: objects and arrays as their JSON, a
+/// string as its content (which may itself hold JSON), `None` for null and `""`.
+pub fn as_text(raw: &str) -> Option<Cow<'_, str>> {
+    match raw.as_bytes().first() {
+        Some(b'{') | Some(b'[') => Some(Cow::Borrowed(raw)),
         Some(b'"') => as_str(raw).filter(|s| !s.trim().is_empty()),
-        Some(b'n') if text == "null" => None,
-        Some(_) => Some(Cow::Borrowed(text)),
+        Some(b'n') if raw == "null" => None,
+        Some(_) => Some(Cow::Borrowed(raw)),
         None => None,
     }
 }
@@ -120,14 +124,11 @@ mod tests {
 
     #[test]
     fn text_of_values() {
-        let v = |s: &str| -> Box<RawValue> { RawValue::from_string(s.to_string()).expect("raw") };
-        assert_eq!(as_text(&v("null")), None);
-        assert_eq!(as_text(&v("\"\"")), None);
-        assert_eq!(
-            as_text(&v("\"{\\\"a\\\":1}\"")).as_deref(),
-            Some("{\"a\":1}")
-        );
-        assert_eq!(as_text(&v("{\"a\":1}")).as_deref(), Some("{\"a\":1}"));
-        assert_eq!(as_str(&v("12")), None);
+        assert_eq!(as_text("null"), None);
+        assert_eq!(as_text("\"\""), None);
+        assert_eq!(as_text("\"{\\\"a\\\":1}\"").as_deref(), Some("{\"a\":1}"));
+        assert_eq!(as_text("{\"a\":1}").as_deref(), Some("{\"a\":1}"));
+        assert_eq!(as_str("12"), None);
+        assert_eq!(as_str("\"plain\"").as_deref(), Some("plain"));
     }
 }

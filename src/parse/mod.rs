@@ -161,20 +161,6 @@ impl FieldMap {
         }
         FieldMap { by_key }
     }
-
-    /// The one top-level key that holds `field`, when no other key (nested or not) can:
-    /// what `skim::service` needs to agree with the full parse.
-    pub fn only_flat_key(&self, field: Field) -> Option<&str> {
-        let mut keys = self
-            .by_key
-            .iter()
-            .filter(|(_, targets)| targets.iter().any(|(f, _, _)| *f == field));
-        let (key, targets) = keys.next()?;
-        let flat = targets
-            .iter()
-            .all(|(f, _, rest)| *f != field || rest.is_empty());
-        (keys.next().is_none() && flat && !key.contains('.')).then_some(key.as_str())
-    }
 }
 
 /// One request as read from the input. Strings borrow from the input buffer unless they
@@ -266,13 +252,13 @@ fn parse_value<'a>(
         }
     };
     // Envelopes: only when the object is not itself a trace.
-    if !members.is_trace {
-        if let Some(inner) = members.cts.filter(|v| v.get().starts_with('{')) {
-            return parse_value(inner.get(), base, fields, emit);
+    if let Some(envelope) = members.envelope() {
+        if envelope.starts_with('{') {
+            return parse_value(envelope, base, fields, emit);
         }
-        if let Some(list) = members.traces.filter(|v| v.get().starts_with('[')) {
+        {
             let items: Vec<&'a RawValue> =
-                serde_json::from_str(list.get()).map_err(|_| BadRecord::InvalidJson)?;
+                serde_json::from_str(envelope).map_err(|_| BadRecord::InvalidJson)?;
             let mut n = 0;
             for item in items {
                 n += parse_value(item.get(), base, fields, emit)?;
@@ -284,13 +270,69 @@ fn parse_value<'a>(
     Ok(1)
 }
 
-/// The members of one record object that matter: the best value found for each field, and
-/// what marks an envelope. Members no field reads are skipped, never captured.
+/// The members of one record object that matter: the best value found for each field (as
+/// its JSON text), and what marks an envelope. Members no field reads are never captured.
 struct Captured<'a> {
-    best: [Option<(u8, &'a RawValue)>; FIELD_COUNT],
+    best: [Option<(u8, &'a str)>; FIELD_COUNT],
     is_trace: bool,
-    cts: Option<&'a RawValue>,
-    traces: Option<&'a RawValue>,
+    cts: Option<&'a str>,
+    traces: Option<&'a str>,
+}
+
+impl<'a> Captured<'a> {
+    fn new() -> Captured<'a> {
+        Captured {
+            best: [None; FIELD_COUNT],
+            is_trace: false,
+            cts: None,
+            traces: None,
+        }
+    }
+
+    /// Whether `key` is read at all: by a field, or as an envelope marker.
+    fn wants(fields: &FieldMap, key: &str) -> bool {
+        // Envelopes are told by these keys whatever `--field` says.
+        matches!(key, "cts" | "traces" | "trace_id" | "trace_name")
+            || fields.by_key.contains_key(key)
+    }
+
+    /// Takes one member, keeping per field the value of its best key (the first such
+    /// member on a tie).
+    fn take(&mut self, fields: &FieldMap, key: &str, value: &'a str) {
+        match key {
+            "trace_id" | "trace_name" => self.is_trace = true,
+            "cts" if self.cts.is_none() => self.cts = Some(value),
+            "traces" if self.traces.is_none() => self.traces = Some(value),
+            _ => {}
+        }
+        for (field, prio, rest) in fields.by_key.get(key).into_iter().flatten() {
+            let slot = &mut self.best[*field as usize];
+            if slot.is_some_and(|(p, _)| p <= *prio) {
+                continue;
+            }
+            let found = if rest.is_empty() {
+                Some(value)
+            } else {
+                lookup(value, rest)
+            };
+            // A value of the wrong shape (e.g. `url` as an object) leaves room for the
+            // next key.
+            if let Some(v) = found.filter(|v| usable(*field, v)) {
+                *slot = Some((*prio, v));
+            }
+        }
+    }
+
+    /// The inner object (`cts`) or array (`traces`) when this object is an envelope rather
+    /// than a trace.
+    fn envelope(&self) -> Option<&'a str> {
+        if self.is_trace {
+            return None;
+        }
+        self.cts
+            .filter(|v| v.starts_with('{'))
+            .or_else(|| self.traces.filter(|v| v.starts_with('[')))
+    }
 }
 
 /// Deserializes a record object straight into `Captured`, one pass, no member list.
@@ -314,62 +356,71 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Captured {
-            best: [None; FIELD_COUNT],
-            is_trace: false,
-            cts: None,
-            traces: None,
-        };
+        let mut out = Captured::new();
         while let Some(key) = map.next_key::<json::CowStr<'de>>()? {
             let key = key.0;
-            let targets = self.fields.by_key.get(key.as_ref());
-            // Envelopes are told by these keys whatever `--field` says.
-            let marker = matches!(key.as_ref(), "cts" | "traces" | "trace_id" | "trace_name");
-            if targets.is_none() && !marker {
+            if !Captured::wants(self.fields, &key) {
                 // Most members of a trace are read by no field: skip without capturing.
                 map.next_value::<serde::de::IgnoredAny>()?;
                 continue;
             }
             let value: &'de RawValue = map.next_value()?;
-            match key.as_ref() {
-                "trace_id" | "trace_name" => out.is_trace = true,
-                "cts" if out.cts.is_none() => out.cts = Some(value),
-                "traces" if out.traces.is_none() => out.traces = Some(value),
-                _ => {}
-            }
-            for (field, prio, rest) in targets.into_iter().flatten() {
-                let slot = &mut out.best[*field as usize];
-                if slot.is_some_and(|(p, _)| p <= *prio) {
-                    continue;
-                }
-                let found = if rest.is_empty() {
-                    Some(value)
-                } else {
-                    lookup(value, rest)
-                };
-                // A value of the wrong shape (e.g. `url` as an object) leaves room for the
-                // next key.
-                if let Some(v) = found.filter(|v| usable(*field, v)) {
-                    *slot = Some((*prio, v));
-                }
-            }
+            out.take(self.fields, &key, value.get());
         }
         Ok(out)
     }
 }
 
-fn lookup<'a>(raw: &'a RawValue, path: &[String]) -> Option<&'a RawValue> {
+/// What the skim made of one JSON record.
+// Returned once per record and matched at once: boxing the record would cost an
+// allocation per record to save a move.
+#[allow(clippy::large_enum_variant)]
+pub enum Skimmed<'a> {
+    /// The record, exactly as `parse_json` would read it.
+    Record(Record<'a>),
+    /// A record whose service the caller asked to skip; nothing else was read from it.
+    Skipped,
+}
+
+/// Reads one JSON record with the validating skim (`skim::members`) instead of serde, much
+/// faster; `None` when the skim is unsure (escapes it leaves to serde, an envelope, invalid
+/// input), and the caller uses `parse_json`. A record whose service `skip` accepts comes
+/// back as `Skipped` without its other fields being read. Invariant: for any bytes, a
+/// `Record` here equals the one `parse_json` emits (a property test and a fuzz target
+/// compare them).
+pub fn skim_json<'a>(
+    bytes: &'a [u8],
+    fields: &FieldMap,
+    skip: &dyn Fn(&str) -> bool,
+) -> Option<Skimmed<'a>> {
+    let mut captured = Captured::new();
+    skim::members(bytes, &mut |key, value| {
+        if Captured::wants(fields, key) {
+            captured.take(fields, key, value);
+        }
+    })?;
+    if captured.envelope().is_some() {
+        return None;
+    }
+    let service = captured.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
+    if service.is_some_and(|s| skip(&s)) {
+        return Some(Skimmed::Skipped);
+    }
+    Some(Skimmed::Record(record_from(&captured.best)))
+}
+
+fn lookup<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
     let mut current = raw;
     for key in path {
-        current = Entries::of(current)?.get(key)?;
+        current = Entries::of_text(current)?.get(key)?.get();
     }
     Some(current)
 }
 
 /// Parses an HTTP status from a number or numeric string; `Err` for anything else that
 /// is not null or empty.
-fn status_of(raw: &RawValue) -> Result<Option<u16>, ()> {
-    let text = raw.get();
+fn status_of(raw: &str) -> Result<Option<u16>, ()> {
+    let text = raw;
     let digits: Cow<str> = match as_str(raw) {
         Some(s) => s,
         None if text == "null" => return Ok(None),
@@ -385,25 +436,25 @@ fn status_of(raw: &RawValue) -> Result<Option<u16>, ()> {
     }
 }
 
-fn time_of(raw: &RawValue) -> Option<time::Millis> {
+fn time_of(raw: &str) -> Option<time::Millis> {
     match as_str(raw) {
         Some(s) => time::parse(&s),
-        None => time::from_epoch(raw.get().parse().ok()?),
+        None => time::from_epoch(raw.parse().ok()?),
     }
 }
 
 /// A scalar as text: strings as their content, numbers as written.
-fn scalar(raw: &RawValue) -> Option<Cow<'_, str>> {
-    match raw.get().as_bytes().first() {
+fn scalar(raw: &str) -> Option<Cow<'_, str>> {
+    match raw.as_bytes().first() {
         Some(b'"') => as_str(raw).filter(|s| !s.is_empty()),
         Some(b'{') | Some(b'[') | Some(b'n') | None => None,
-        Some(_) => Some(Cow::Borrowed(raw.get())),
+        Some(_) => Some(Cow::Borrowed(raw)),
     }
 }
 
 /// The user of a CTS-style object (`name`, else `id`) or a plain string. A string holding
 /// JSON is read as that object.
-fn user_of(raw: &RawValue) -> Option<Cow<'_, str>> {
+fn user_of(raw: &str) -> Option<Cow<'_, str>> {
     let text = as_text(raw)?;
     if !text.trim_start().starts_with('{') {
         return Some(text);
@@ -431,18 +482,18 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
         Ok(user) => [user.name, user.user_name, user.id]
             .into_iter()
             .flatten()
-            .find_map(scalar),
+            .find_map(|v| scalar(v.get())),
         // Serde refuses repeated members; the first one counts, as everywhere else.
         Err(_) => {
             let entries: Entries = serde_json::from_str(object).ok()?;
             ["name", "user_name", "id"]
                 .iter()
-                .find_map(|k| entries.get(k).and_then(scalar))
+                .find_map(|k| entries.get(k).and_then(|v| scalar(v.get())))
         }
     }
 }
 
-fn record_from<'a>(best: &[Option<(u8, &'a RawValue)>; FIELD_COUNT]) -> Record<'a> {
+fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT]) -> Record<'a> {
     let get = |f: Field| best[f as usize].map(|(_, v)| v);
     let text = |f: Field| get(f).and_then(scalar);
     let (status, bad_status) = match get(Field::Status).map(status_of) {
@@ -478,11 +529,11 @@ fn record_from<'a>(best: &[Option<(u8, &'a RawValue)>; FIELD_COUNT]) -> Record<'
     }
 }
 
-fn usable(field: Field, value: &RawValue) -> bool {
+fn usable(field: Field, value: &str) -> bool {
     if is_null(value) {
         return false;
     }
-    let first = value.get().as_bytes().first().copied();
+    let first = value.as_bytes().first().copied();
     match field {
         Field::User | Field::Request | Field::Response | Field::Message => true,
         _ => !matches!(first, Some(b'{') | Some(b'[')),
@@ -579,6 +630,20 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(out, [Some("/yes".to_string())]);
+    }
+
+    #[test]
+    fn skim_leaves_escaped_keys_to_serde() {
+        // `\/` decodes to `/`: the skim would see a different key than serde does.
+        let map = FieldMap::new(&[(Field::Path, "a/b".into())]);
+        let text = br#"{"a\/b": "/v2.1/p/servers"}"#;
+        assert!(skim_json(text, &map, &|_| false).is_none());
+        let mut paths = Vec::new();
+        parse_json(text, &map, &mut |_, r| {
+            paths.push(r.path.map(|p| p.into_owned()))
+        })
+        .expect("parses");
+        assert_eq!(paths, [Some("/v2.1/p/servers".to_string())]);
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! A validating skim of one JSON record that finds its top-level service without building
-//! anything. Most traces in a tenant's trail belong to other services (OBS, EVS, VPC, IAM);
-//! this lets the scan count them at close to memory speed instead of parsing them.
+//! A validating skim of one JSON record: walks its top-level members and hands each key
+//! and the raw text of its value to the caller, building nothing. Most traces in a
+//! tenant's trail belong to other services (OBS, EVS, VPC, IAM); with this the scan counts
+//! them at close to memory speed, and reads ECS traces without serde's per-value work.
 //!
-//! Invariant: `service` returns `Some` only for bytes that `parse_json` reads as exactly
-//! one record (valid UTF-8, valid JSON, an object, no envelope) whose service field is the
-//! returned string. It is conservative: anything it is unsure of (`\u` escapes, escaped
-//! keys, a repeated service key, deep nesting) yields `None`, and the caller parses the
-//! record in full. A differential property test and a fuzz target hold it to this.
+//! Invariant: `members` returns `Some` only for bytes that serde_json reads as one valid
+//! JSON object, with exactly the members (keys decoded, values as their JSON text) that
+//! serde would see. It is conservative: anything it is unsure of (any `\u` escape, an
+//! escaped key, deep nesting) yields `None`, and the caller parses the record with serde.
+//! Differential property tests and a fuzz target hold it to this.
 
 use crate::bytes::string_end;
 
@@ -14,9 +15,10 @@ use crate::bytes::string_end;
 /// traces are a few levels deep.
 const MAX_DEPTH: usize = 64;
 
-/// The service named by the record's only top-level `key` member, when that is a
-/// non-empty string without escapes and the record is certainly an ordinary record.
-pub fn service<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a str> {
+/// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
+/// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
+/// valid JSON object (see the module invariant); `member` may have been called by then.
+pub fn members<'a>(bytes: &'a [u8], member: &mut dyn FnMut(&'a str, &'a str)) -> Option<()> {
     // Checked up front so the scan below may treat every byte at or above 0x80 as part
     // of a valid string; `from_utf8` is vectorised for ASCII.
     let text = std::str::from_utf8(bytes).ok()?;
@@ -25,52 +27,39 @@ pub fn service<'a>(bytes: &'a [u8], key: &[u8]) -> Option<&'a str> {
     if s.next()? != b'{' {
         return None;
     }
-    let mut found: Option<(usize, usize)> = None;
     s.ws();
     if s.peek()? == b'}' {
-        return None;
-    }
-    loop {
-        if s.next()? != b'"' {
-            return None;
-        }
-        let (start, end, escaped) = s.string()?;
-        let name = &bytes[start..end];
-        // An escaped key might spell one of the keys below.
-        if escaped || name == b"cts" || name == b"traces" {
-            return None;
-        }
-        s.ws();
-        if s.next()? != b':' {
-            return None;
-        }
-        s.ws();
-        if name == key {
-            if found.is_some() || s.next()? != b'"' {
+        s.i += 1;
+    } else {
+        loop {
+            if s.next()? != b'"' {
                 return None;
             }
             let (start, end, escaped) = s.string()?;
-            if escaped || start == end {
+            // An escaped key is not its JSON text: leave it to serde.
+            if escaped {
                 return None;
             }
-            found = Some((start, end));
-        } else {
+            // Both ends sit next to ASCII bytes (quotes), so they are char boundaries.
+            let key = &text[start..end];
+            s.ws();
+            if s.next()? != b':' {
+                return None;
+            }
+            s.ws();
+            let from = s.i;
             s.value(1)?;
-        }
-        s.ws();
-        match s.next()? {
-            b',' => s.ws(),
-            b'}' => break,
-            _ => return None,
+            member(key, &text[from..s.i]);
+            s.ws();
+            match s.next()? {
+                b',' => s.ws(),
+                b'}' => break,
+                _ => return None,
+            }
         }
     }
     s.ws();
-    if s.i != bytes.len() {
-        return None;
-    }
-    let (start, end) = found?;
-    // Both ends sit next to ASCII quotes, so they are char boundaries.
-    Some(&text[start..end])
+    (s.i == bytes.len()).then_some(())
 }
 
 struct Skim<'a> {
@@ -206,57 +195,55 @@ impl Skim<'_> {
 mod tests {
     use super::*;
 
-    const KEY: &[u8] = b"service_type";
+    fn all(text: &str) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        members(text.as_bytes(), &mut |k, v| {
+            out.push((k.to_string(), v.to_string()))
+        })?;
+        Some(out)
+    }
 
     #[test]
-    fn finds_the_service_of_plain_records() {
-        for (text, want) in [
-            (r#"{"service_type":"VPC","code":403}"#, Some("VPC")),
-            (
-                " {\"a\": [1, -2.5e+3, true, null, {\"b\": \"x\\\"y\"}],\n \"service_type\" : \"OBS\" }\r",
-                Some("OBS"),
-            ),
-            (r#"{"service_type":"ECS","x":0}"#, Some("ECS")),
-            (r#"{"x":"é","service_type":"EVS"}"#, Some("EVS")),
-        ] {
-            assert_eq!(service(text.as_bytes(), KEY), want, "{text}");
-        }
+    fn hands_over_each_member_with_its_json_text() {
+        let text = " {\"a\": [1, -2.5e+3, true, null, {\"b\": \"x\\\"y\"}],\n \"service_type\" : \"OBS\" ,\"e\":{}}\r";
+        let got = all(text).expect("valid");
+        assert_eq!(
+            got,
+            [
+                (
+                    "a".into(),
+                    r#"[1, -2.5e+3, true, null, {"b": "x\"y"}]"#.into()
+                ),
+                ("service_type".into(), r#""OBS""#.into()),
+                ("e".into(), "{}".into()),
+            ]
+        );
+        assert_eq!(all("{}"), Some(vec![]));
+        assert_eq!(all(r#"{"x":"é","x":2}"#).map(|m| m.len()), Some(2));
     }
 
     #[test]
     fn leaves_anything_unsure_or_invalid_to_the_parser() {
         for text in [
-            r#"{"code":403}"#,
-            r#"{"service_type":""}"#,
-            r#"{"service_type":5}"#,
-            r#"{"service_type":"A","service_type":"B"}"#,
             r#"{"service\u005ftype":"A"}"#,
-            r#"{"service_type":"V\u0050C"}"#,
-            r#"{"service_type":"V\"PC"}"#,
-            r#"{"traces":[],"service_type":"VPC"}"#,
-            r#"{"cts":{},"service_type":"VPC"}"#,
-            r#"{"service_type":"VPC","x":tru}"#,
-            r#"{"service_type":"VPC","x":01}"#,
-            r#"{"service_type":"VPC","x":1.}"#,
-            r#"{"service_type":"VPC","x":-}"#,
-            r#"{"service_type":"VPC","x":"a\qb"}"#,
-            "{\"service_type\":\"VPC\",\"x\":\"a\tb\"}",
-            r#"{"service_type":"VPC",}"#,
-            r#"{"service_type":"VPC"} x"#,
-            r#"{"service_type":"VPC""#,
-            r#"[{"service_type":"VPC"}]"#,
+            r#"{"s":"V\u0050C"}"#,
+            r#"{"s\"":1}"#,
+            r#"{"x":tru}"#,
+            r#"{"x":01}"#,
+            r#"{"x":1.}"#,
+            r#"{"x":-}"#,
+            r#"{"x":"a\qb"}"#,
+            "{\"x\":\"a\tb\"}",
+            r#"{"x":1,}"#,
+            r#"{"x":1} x"#,
+            r#"{"x":"1"#,
+            r#"[{"x":1}]"#,
+            r#""x""#,
         ] {
-            assert_eq!(service(text.as_bytes(), KEY), None, "{text}");
+            assert_eq!(all(text), None, "{text}");
         }
-        assert_eq!(
-            service(b"{\"service_type\":\"VPC\",\"x\":\"\xff\"}", KEY),
-            None
-        );
-        let deep = format!(
-            r#"{{"service_type":"VPC","x":{}1{}}}"#,
-            "[".repeat(100),
-            "]".repeat(100)
-        );
-        assert_eq!(service(deep.as_bytes(), KEY), None);
+        assert!(members(b"{\"x\":\"\xff\"}", &mut |_, _| ()).is_none());
+        let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(all(&deep), None);
     }
 }

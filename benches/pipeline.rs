@@ -74,6 +74,20 @@ fn benches(c: &mut Criterion) {
             black_box(n)
         })
     });
+    // What a record of another service costs: validated and its service read, then
+    // skipped (the predicate skips every service here).
+    group.bench_function("skim_skipped", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                n += usize::from(matches!(
+                    skim_json(line, &fields, &|_| true),
+                    Some(Skimmed::Skipped)
+                ));
+            }
+            black_box(n)
+        })
+    });
     group.bench_function("parse", |b| {
         b.iter(|| {
             let mut n = 0usize;

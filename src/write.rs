@@ -169,10 +169,13 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
             }),
         );
     }
-    let mut file =
+    let file =
         fs::File::create(path).with_context(|| format!("failed to create {}", path.display()))?;
+    // serde_json writes token by token: unbuffered, that is a system call per token.
+    let mut file = std::io::BufWriter::new(file);
     serde_json::to_writer_pretty(&mut file, &serde_json::Value::Object(doc))?;
     file.write_all(b"\n")?;
+    file.flush()?;
     Ok(())
 }
 

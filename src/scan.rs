@@ -392,16 +392,18 @@ fn read_source<'s>(
         config.frame,
         forced,
         &mut |chunk| {
-            while shared.in_flight.load(Ordering::Acquire) >= limit {
-                // Help with parsing instead of reading further ahead.
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            }
-            shared.in_flight.fetch_add(1, Ordering::AcqRel);
             shared
                 .bytes
                 .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+            if shared.in_flight.load(Ordering::Acquire) >= limit {
+                // Enough is queued: parse this chunk here rather than read further ahead.
+                // (Yielding to rayon instead could start reading yet another file on this
+                // thread, each holding its buffers: memory would grow with the file count.)
+                process_chunk(shared, file, kind, &chunk);
+                read::give_buffer(chunk.data);
+                return;
+            }
+            shared.in_flight.fetch_add(1, Ordering::AcqRel);
             scope.spawn(move |_| {
                 // Released even if the work panics, so the reader never waits forever.
                 let _slot = InFlight(&shared.in_flight);

@@ -44,6 +44,9 @@ fn parse_any(text: &str) -> Option<Millis> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.timestamp_millis());
     }
+    if let Some(ms) = cts_fixed(text) {
+        return Some(ms);
+    }
     if let Some(pos) = text.find(" GMT") {
         // chrono's %:z wants `+08:00`; CTS writes `GMT+08:00`.
         let (local, zone) = (&text[..pos], &text[pos + 4..]);
@@ -71,6 +74,57 @@ fn parse_any(text: &str) -> Option<Millis> {
         }
     }
     None
+}
+
+/// The two CTS layouts in their exact fixed-width form (`2016/12/08 11:07:28 GMT+08:00`,
+/// `Nov 16, 2023 10:54:04 GMT+08:00`), read without chrono's format interpreter: most
+/// traces carry one of them. `None` for anything else, including values that are merely
+/// unusual (a one-digit day, second 60, offset minutes past 59), which the general path
+/// then reads.
+fn cts_fixed(text: &str) -> Option<Millis> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    // (year, month, day, offset of the time of day)
+    let (year, month, day, at) = match b.len() {
+        29 if b[4] == b'/' && b[7] == b'/' && b[10] == b' ' => {
+            (num(0..4)?, num(5..7)?, num(8..10)?, 11)
+        }
+        31 if b[3] == b' ' && &b[6..8] == b", " && b[12] == b' ' => {
+            const MONTHS: [&[u8]; 12] = [
+                b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
+                b"Nov", b"Dec",
+            ];
+            let month = MONTHS.iter().position(|m| *m == &b[0..3])? as u32 + 1;
+            (num(8..12)?, month, num(4..6)?, 13)
+        }
+        _ => return None,
+    };
+    let rest = b.get(at..)?;
+    if rest.len() != 18 || rest[2] != b':' || rest[5] != b':' || &rest[8..12] != b" GMT" {
+        return None;
+    }
+    let sign = match rest[12] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    if rest[15] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(at..at + 2)?, num(at + 3..at + 5)?, num(at + 6..at + 8)?);
+    let (zone_hours, zone_minutes) = (num(at + 13..at + 15)?, num(at + 16..at + 18)?);
+    if zone_hours > 23 || zone_minutes > 59 {
+        return None;
+    }
+    let local =
+        NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)?;
+    let offset = sign * i64::from(zone_hours * 3600 + zone_minutes * 60);
+    Some((local.and_utc().timestamp() - offset) * 1000)
 }
 
 /// Parses a command-line bound: RFC 3339, or `YYYY-MM-DD` meaning that day's 00:00 UTC.
@@ -131,6 +185,58 @@ mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse(text).map(format).as_deref(), *want, "{text}");
+        }
+    }
+
+    /// The general (chrono) reading of the two CTS layouts, to check `cts_fixed` against.
+    fn cts_general(text: &str) -> Option<Millis> {
+        let pos = text.find(" GMT")?;
+        let joined = format!("{} {}", &text[..pos], &text[pos + 4..]);
+        ["%Y/%m/%d %H:%M:%S %:z", "%b %d, %Y %H:%M:%S %:z"]
+            .iter()
+            .find_map(|layout| DateTime::parse_from_str(&joined, layout).ok())
+            .map(|t| t.timestamp_millis())
+    }
+
+    #[test]
+    fn fixed_cts_layouts_read_as_the_general_path_does() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let mut fixed = 0;
+        for _ in 0..20_000 {
+            // Ranges a little past the valid ones: the fixed path must refuse or agree.
+            let (y, mo, d) = (1990 + next(60), 1 + next(13), 1 + next(32));
+            let (h, mi, s) = (next(25), next(61), next(62));
+            let (sign, zh, zm) = (["+", "-"][next(2) as usize], next(26), next(62));
+            let text = if next(2) == 0 {
+                format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02} GMT{sign}{zh:02}:{zm:02}")
+            } else {
+                let month = months.get(mo as usize - 1).unwrap_or(&"Foo");
+                format!("{month} {d:02}, {y:04} {h:02}:{mi:02}:{s:02} GMT{sign}{zh:02}:{zm:02}")
+            };
+            if let Some(ms) = cts_fixed(&text) {
+                fixed += 1;
+                assert_eq!(Some(ms), cts_general(&text), "{text}");
+            }
+        }
+        assert!(fixed > 5_000, "the fixed path read only {fixed}");
+        for odd in [
+            "2016/12/8 11:07:28 GMT+08:00",
+            "2016/12/08 11:07:60 GMT+08:00",
+            "2016/12/08 11:07:28 GMT+08:60",
+            "2016/02/30 11:07:28 GMT+08:00",
+            "Nov  6, 2023 10:54:04 GMT+08:00",
+            "nov 16, 2023 10:54:04 GMT+08:00",
+        ] {
+            assert_eq!(cts_fixed(odd), None, "{odd}");
         }
     }
 

@@ -125,9 +125,21 @@ impl Field {
 /// field are unique, lower is better.
 #[derive(Debug, Clone)]
 pub struct FieldMap {
-    /// Top-level key -> (field, priority, remaining nested path).
-    by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>>,
+    /// What each read key feeds. The envelope markers have an entry too, maybe with no
+    /// target.
+    targets: Vec<Vec<Target>>,
+    /// Keys of up to 16 bytes, packed (`pack`): looked up for every member of every
+    /// record, so without hashing or comparing strings.
+    short: HashMap<Packed, u32>,
+    /// Longer keys.
+    long: HashMap<String, u32>,
 }
+
+/// (field, priority, remaining nested path) of one key.
+type Target = (Field, u8, Vec<String>);
+
+/// Keys read whatever `--field` says: they tell a trace from an envelope.
+const MARKERS: [&str; 4] = ["cts", "traces", "trace_id", "trace_name"];
 
 impl Default for FieldMap {
     fn default() -> Self {
@@ -138,7 +150,10 @@ impl Default for FieldMap {
 impl FieldMap {
     /// The default keys, with `overrides` replacing a field's keys by one key each.
     pub fn new(overrides: &[(Field, String)]) -> FieldMap {
-        let mut by_key: HashMap<String, Vec<(Field, u8, Vec<String>)>> = HashMap::default();
+        let mut by_key: std::collections::BTreeMap<String, Vec<Target>> = Default::default();
+        for marker in MARKERS {
+            by_key.entry(marker.to_string()).or_default();
+        }
         for (_, field) in Field::NAMES {
             let keys: Vec<String> = match overrides.iter().find(|(f, _)| *f == field) {
                 Some((_, key)) => vec![key.clone()],
@@ -159,9 +174,59 @@ impl FieldMap {
                 }
             }
         }
-        FieldMap { by_key }
+        let mut map = FieldMap {
+            targets: Vec::new(),
+            short: HashMap::default(),
+            long: HashMap::default(),
+        };
+        for (key, targets) in by_key {
+            let index = map.targets.len() as u32;
+            map.targets.push(targets);
+            match pack(&key) {
+                Some(packed) => map.short.insert(packed, index),
+                None => map.long.insert(key, index),
+            };
+        }
+        map
+    }
+
+    /// What `key` feeds; `None` for a key nothing reads (most members of a trace).
+    fn lookup(&self, key: &str) -> Option<&[Target]> {
+        let index = match pack(key) {
+            Some(packed) => self.short.get(&packed),
+            None => self.long.get(key),
+        };
+        index.map(|i| self.targets[*i as usize].as_slice())
     }
 }
+
+/// A key of up to 16 bytes as (first bytes, last bytes, length): two overlapping word
+/// reads cover every byte, and the length tells apart keys whose reads coincide. Read
+/// straight from the key, with no copy through a buffer (which stalls the load).
+fn pack(key: &str) -> Option<Packed> {
+    let b = key.as_bytes();
+    let n = b.len();
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            b[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let (first, last) = match n {
+        8..=16 => (word(0), word(n - 8)),
+        4..=7 => (half(0), half(n - 4)),
+        1..=3 => (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        ),
+        0 => (0, 0),
+        _ => return None,
+    };
+    Some((first, last, n as u8))
+}
+
+/// See `pack`.
+type Packed = (u64, u64, u8);
 
 /// One request as read from the input. Strings borrow from the input buffer unless they
 /// had escapes. `None` means the record did not carry the field (or carried null/"").
@@ -289,23 +354,16 @@ impl<'a> Captured<'a> {
         }
     }
 
-    /// Whether `key` is read at all: by a field, or as an envelope marker.
-    fn wants(fields: &FieldMap, key: &str) -> bool {
-        // Envelopes are told by these keys whatever `--field` says.
-        matches!(key, "cts" | "traces" | "trace_id" | "trace_name")
-            || fields.by_key.contains_key(key)
-    }
-
-    /// Takes one member, keeping per field the value of its best key (the first such
-    /// member on a tie).
-    fn take(&mut self, fields: &FieldMap, key: &str, value: &'a str) {
+    /// Takes one member that `targets` (from `FieldMap::lookup`) says is read, keeping per
+    /// field the value of its best key (the first such member on a tie).
+    fn take(&mut self, targets: &[Target], key: &str, value: &'a str) {
         match key {
             "trace_id" | "trace_name" => self.is_trace = true,
             "cts" if self.cts.is_none() => self.cts = Some(value),
             "traces" if self.traces.is_none() => self.traces = Some(value),
             _ => {}
         }
-        for (field, prio, rest) in fields.by_key.get(key).into_iter().flatten() {
+        for (field, prio, rest) in targets {
             let slot = &mut self.best[*field as usize];
             if slot.is_some_and(|(p, _)| p <= *prio) {
                 continue;
@@ -359,13 +417,13 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
         let mut out = Captured::new();
         while let Some(key) = map.next_key::<json::CowStr<'de>>()? {
             let key = key.0;
-            if !Captured::wants(self.fields, &key) {
+            let Some(targets) = self.fields.lookup(&key) else {
                 // Most members of a trace are read by no field: skip without capturing.
                 map.next_value::<serde::de::IgnoredAny>()?;
                 continue;
-            }
+            };
             let value: &'de RawValue = map.next_value()?;
-            out.take(self.fields, &key, value.get());
+            out.take(targets, &key, value.get());
         }
         Ok(out)
     }
@@ -395,8 +453,8 @@ pub fn skim_json<'a>(
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
     skim::members(bytes, &mut |key, value| {
-        if Captured::wants(fields, key) {
-            captured.take(fields, key, value);
+        if let Some(targets) = fields.lookup(key) {
+            captured.take(targets, key, value);
         }
     })?;
     if captured.envelope().is_some() {
@@ -630,6 +688,29 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(out, [Some("/yes".to_string())]);
+    }
+
+    #[test]
+    fn packed_keys_differ_when_keys_differ() {
+        let mut seen = std::collections::HashMap::new();
+        // Every key over two letters up to 16 bytes, where overlapping reads coincide most.
+        for len in 0..=16u32 {
+            for bits in 0..(1u32 << len.min(12)) {
+                let key: String = (0..len)
+                    .map(|i| if bits >> (i % 12) & 1 == 1 { 'b' } else { 'a' })
+                    .collect();
+                let packed = pack(&key).expect("short key");
+                if let Some(other) = seen.insert(packed, key.clone()) {
+                    assert_eq!(other, key, "two keys packed alike");
+                }
+            }
+        }
+        assert_eq!(pack("http.response.status_code"), None);
+        let map = FieldMap::default();
+        assert!(map.lookup("service_type").is_some());
+        assert!(map.lookup("http.response.status_code").is_some());
+        assert!(map.lookup("service_typ").is_none());
+        assert!(map.lookup("").is_none());
     }
 
     #[test]

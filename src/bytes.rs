@@ -5,7 +5,27 @@
 /// are mostly short, where a general vectorised search costs more to set up than it saves.
 #[inline]
 pub fn string_stop(bytes: &[u8]) -> Option<usize> {
-    word_stop(bytes)
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // Sets the high bit of the first byte below `n` (and maybe of later ones); exact for
+    // the lowest flagged byte, which is all that is read.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let hits = below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+            | below(x, 0x20);
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    rest.iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|k| at + k)
 }
 
 /// Where the JSON string whose content starts at `bytes[start]` ends: the index of its
@@ -100,32 +120,6 @@ fn block_stops(bytes: &[u8], at: usize) -> u32 {
         .fold(0, |m, (k, _)| m | 1 << k)
 }
 
-/// `string_stop` eight bytes at a time, without SIMD.
-#[inline]
-fn word_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Sets the high bit of the first byte below `n` (and maybe of later ones); exact for
-    // the lowest flagged byte, which is all that is read.
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let hits = below(x ^ (ONES * u64::from(b'"')), 1)
-            | below(x ^ (ONES * u64::from(b'\\')), 1)
-            | below(x, 0x20);
-        if hits != 0 {
-            return Some(at + hits.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    let rest = words.remainder();
-    rest.iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|k| at + k)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +136,6 @@ mod tests {
                         text[at + 1] = b'"';
                     }
                     assert_eq!(string_stop(&text), Some(at), "{c:#x} at {at} of {len}");
-                    assert_eq!(word_stop(&text), Some(at), "{c:#x} at {at} of {len}");
                 }
             }
             let plain: Vec<u8> = (0..len).map(|i| b' ' + (i as u8 % 90)).collect();
@@ -151,7 +144,6 @@ mod tests {
                 .filter(|c| !matches!(c, b'"' | b'\\'))
                 .collect();
             assert_eq!(string_stop(&plain), None);
-            assert_eq!(word_stop(&plain), None);
             assert_eq!(
                 string_stop(&[0x80, 0xff, 0x7f, 0x21, 0x5b, 0x5d, 0xc3, 0xa9, 0x20]),
                 None

@@ -1,33 +1,5 @@
 //! Byte searches shared by the array framer and the skim of JSON records.
 
-/// The index of the first byte that ends a plain run of string content: a quote, a
-/// backslash or a control character (below 0x20). Eight bytes at a time: strings in traces
-/// are mostly short, where a general vectorised search costs more to set up than it saves.
-#[inline]
-pub fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // Sets the high bit of the first byte below `n` (and maybe of later ones); exact for
-    // the lowest flagged byte, which is all that is read.
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let hits = below(x ^ (ONES * u64::from(b'"')), 1)
-            | below(x ^ (ONES * u64::from(b'\\')), 1)
-            | below(x, 0x20);
-        if hits != 0 {
-            return Some(at + hits.trailing_zeros() as usize / 8);
-        }
-        at += 8;
-    }
-    let rest = words.remainder();
-    rest.iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|k| at + k)
-}
-
 /// Where the JSON string whose content starts at `bytes[start]` ends: the index of its
 /// closing quote, and whether it holds escapes. `None` for a string JSON forbids (a
 /// control character, an unknown escape), one with a `\u` escape (left to a full parser),
@@ -81,6 +53,60 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// Where a run of string content ends, for `string_skip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The closing quote is at this index.
+    Quote(usize),
+    /// The caller must look at the byte at this index itself: a control byte (newlines are
+    /// counted), or a backslash before a control byte or at the very end.
+    Stop(usize),
+    /// The bytes ended inside the string.
+    Open,
+}
+
+/// Skips string content from `bytes[0]`, inside a string and not right after a backslash,
+/// stepping over escapes sixteen bytes at a time (see `Skip` for where it stops). It
+/// checks nothing: the array framer only looks for where values end.
+#[inline]
+pub fn string_skip(bytes: &[u8]) -> Skip {
+    let mut at = 0;
+    'blocks: loop {
+        let (mut mask, width) = if at + 16 <= bytes.len() {
+            (block_stops(bytes, at), 16)
+        } else {
+            let rest = &bytes[at.min(bytes.len())..];
+            let mask = rest
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| is_stop(**c))
+                .fold(0u32, |m, (k, _)| m | 1 << k);
+            (mask, rest.len())
+        };
+        while mask != 0 {
+            let k = mask.trailing_zeros() as usize;
+            match bytes[at + k] {
+                b'"' => return Skip::Quote(at + k),
+                b'\\' => match bytes.get(at + k + 1) {
+                    Some(&next) if next >= 0x20 => {
+                        if k + 1 >= width {
+                            at += k + 2;
+                            continue 'blocks;
+                        }
+                        mask &= !(0b11 << k);
+                    }
+                    _ => return Skip::Stop(at + k),
+                },
+                _ => return Skip::Stop(at + k),
+            }
+        }
+        if width < 16 {
+            return Skip::Open;
+        }
+        at += 16;
+    }
+}
+
 fn is_stop(c: u8) -> bool {
     c == b'"' || c == b'\\' || c < 0x20
 }
@@ -123,33 +149,6 @@ fn block_stops(bytes: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn special_bytes_are_found_first_wherever_they_are() {
-        for len in 0..40 {
-            for at in 0..len {
-                for c in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-                    let mut text = vec![b'a'; len];
-                    text[at] = c;
-                    // A later special byte must not hide the first.
-                    if at + 1 < len {
-                        text[at + 1] = b'"';
-                    }
-                    assert_eq!(string_stop(&text), Some(at), "{c:#x} at {at} of {len}");
-                }
-            }
-            let plain: Vec<u8> = (0..len).map(|i| b' ' + (i as u8 % 90)).collect();
-            let plain: Vec<u8> = plain
-                .into_iter()
-                .filter(|c| !matches!(c, b'"' | b'\\'))
-                .collect();
-            assert_eq!(string_stop(&plain), None);
-            assert_eq!(
-                string_stop(&[0x80, 0xff, 0x7f, 0x21, 0x5b, 0x5d, 0xc3, 0xa9, 0x20]),
-                None
-            );
-        }
-    }
 
     /// The obvious byte-at-a-time reading of a JSON string, to check `string_end` against.
     fn reference(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
@@ -201,6 +200,55 @@ mod tests {
                 string_end(&bytes, start),
                 reference(&bytes, start),
                 "{:?} from {start}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+
+    /// `string_skip` byte by byte.
+    fn skip_reference(bytes: &[u8]) -> Skip {
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'"' => return Skip::Quote(i),
+                b'\\' if bytes.get(i + 1).is_some_and(|&c| c >= 0x20) => i += 2,
+                b'\\' => return Skip::Stop(i),
+                c if c < 0x20 => return Skip::Stop(i),
+                _ => i += 1,
+            }
+        }
+        Skip::Open
+    }
+
+    #[test]
+    fn string_skip_agrees_with_a_byte_at_a_time_reading() {
+        let alphabet = [
+            b'a', b'"', b'\\', b'\n', b'\t', b'x', b' ', 0xc3, b'a', b'a',
+        ];
+        let mut state = 0x1234_5678_9abc_def1u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 50) as usize;
+            let mut bits = state;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % 16 == 0 {
+                        bits = bits.rotate_left(29) ^ 0x5851_f42d_4c95_7f2d;
+                    }
+                    let pick = (bits >> (4 * (i % 16))) & 0xf;
+                    if pick < 10 {
+                        alphabet[pick as usize]
+                    } else {
+                        b'a'
+                    }
+                })
+                .collect();
+            assert_eq!(
+                string_skip(&bytes),
+                skip_reference(&bytes),
+                "{:?}",
                 String::from_utf8_lossy(&bytes)
             );
         }

@@ -6,6 +6,7 @@
 //! longest record, and the longest record by `max_record_bytes`.
 
 use super::fill_from;
+use crate::bytes::Skip;
 use memchr::{memchr_iter, memrchr};
 use std::io::Read;
 
@@ -404,12 +405,17 @@ impl ArrayScan {
     fn scan(&mut self, buf: &[u8], spans: &mut Vec<Span>) {
         while self.pos < buf.len() {
             if self.in_string && !self.escaped {
-                // Most bytes of a trace are string contents: jump to the next byte that
-                // matters there instead of stepping through each.
-                // (It stops at every control byte, which includes the newlines counted.)
-                match crate::bytes::string_stop(&buf[self.pos..]) {
-                    Some(offset) => self.pos += offset,
-                    None => {
+                // Most bytes of a trace are string contents: skip them, escapes and all,
+                // instead of stepping through each. (Control bytes, which include the
+                // newlines counted, are left to the loop below.)
+                match crate::bytes::string_skip(&buf[self.pos..]) {
+                    Skip::Quote(offset) => {
+                        self.pos += offset + 1;
+                        self.in_string = false;
+                        continue;
+                    }
+                    Skip::Stop(offset) => self.pos += offset,
+                    Skip::Open => {
                         self.pos = buf.len();
                         break;
                     }

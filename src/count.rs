@@ -95,8 +95,20 @@ pub struct UnclassifiedStats {
 /// Key of a denials.csv row within a project: actions, cause, missing permission.
 pub type DenialKey = (Vec<ActionId>, Cause, String);
 
-/// Key of denials waiting for inference: project, user (empty when unknown), candidates.
-pub type PendingKey = (String, String, Vec<ActionId>);
+/// Key of denials waiting for inference: project and user as `who` keys, candidates.
+/// Hashes rather than names, so that the groups (which grow with projects × users ×
+/// actions) cost a few words each.
+pub type PendingKey = (u64, u64, Vec<ActionId>);
+
+/// A project or user name as a 64-bit key (`seen::stable_hash`); 0 for an empty name (an
+/// unknown user). Distinct names collide with probability about n²/2⁶⁵.
+pub fn who(name: &str) -> u64 {
+    if name.is_empty() {
+        0
+    } else {
+        crate::seen::stable_hash(name)
+    }
+}
 
 /// Counted `unknown` denials of one `PendingKey`, before inference.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,10 +121,10 @@ pub struct PendingStats {
 /// cause and the missing permissions joined with `|`.
 pub type Verdict = (Vec<ActionId>, Cause, String);
 
-/// Evidence of held permissions, by project then user, as bit sets over the catalog's
-/// permissions: memory is a few words per (project, user), and recording an allowed call
-/// is one lookup and a few word operations.
-pub type Proven = HashMap<String, HashMap<String, PermSet>>;
+/// Evidence of held permissions per (project, user) (`who` keys), as bit sets over the
+/// catalog's permissions: memory is a few words per pair, and recording an allowed call is
+/// one lookup and a few word operations.
+pub type Proven = HashMap<(u64, u64), PermSet>;
 
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +185,8 @@ pub struct Tally {
     pub proven: Proven,
     /// Inferable `unknown` denials not yet in `projects[..].denials`; empty after `infer`.
     pub pending: HashMap<PendingKey, PendingStats>,
+    /// The name of each project key in `pending`.
+    pub project_names: HashMap<u64, String>,
     /// What `infer` concluded per pending group; `resolve` applies it to rows.
     pub verdicts: HashMap<PendingKey, Verdict>,
 }
@@ -316,8 +330,12 @@ impl Tally {
                 stats.dependency_denials += 1;
             }
             if call.inferable {
-                let user = record.user.as_deref().unwrap_or("").to_string();
-                let key = (project.to_string(), user, call.actions.clone());
+                let user = record.user.as_deref().unwrap_or("");
+                let project_key = who(project);
+                self.project_names
+                    .entry(project_key)
+                    .or_insert_with(|| project.to_string());
+                let key = (project_key, who(user), call.actions.clone());
                 let row = self.pending.entry(key).or_default();
                 row.calls += 1;
                 widen(&mut row.seen, record.time);
@@ -341,7 +359,7 @@ impl Tally {
     /// Roughly how many map entries this tally holds, to merge small tallies into big ones.
     pub fn size(&self) -> usize {
         self.pending.len()
-            + self.proven.values().map(HashMap::len).sum::<usize>()
+            + self.proven.len()
             + self.unclassified.len()
             + self
                 .projects
@@ -391,17 +409,17 @@ impl Tally {
             a.denied += b.denied;
         }
         self.denied_calls.extend(other.denied_calls);
-        for (project, users) in other.proven {
-            let mine = self.proven.entry(project).or_default();
-            for (user, set) in users {
-                let held = mine.entry(user).or_default();
-                if held.len() < set.len() {
-                    held.resize(set.len(), 0);
-                }
-                for (word, bits) in held.iter_mut().zip(set) {
-                    *word |= bits;
-                }
+        for (pair, set) in other.proven {
+            let held = self.proven.entry(pair).or_default();
+            if held.len() < set.len() {
+                held.resize(set.len(), 0);
             }
+            for (word, bits) in held.iter_mut().zip(set) {
+                *word |= bits;
+            }
+        }
+        for (key, name) in other.project_names {
+            self.project_names.entry(key).or_insert(name);
         }
         for (key, b) in other.pending {
             let a = self.pending.entry(key).or_default();
@@ -432,31 +450,34 @@ impl Tally {
         // Sorted, the groups of one (project, user) are neighbours: their permissions are
         // worked out once and only the current pair's are kept.
         pending.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut current: Option<((String, String), HashSet<String>)> = None;
+        let mut current: Option<((u64, u64), HashSet<String>)> = None;
         for (key, pending) in pending {
-            if current
-                .as_ref()
-                .is_none_or(|((p, u), _)| *p != key.0 || *u != key.1)
-            {
+            let pair = (key.0, key.1);
+            if current.as_ref().is_none_or(|(p, _)| *p != pair) {
                 let held = self
                     .proven
-                    .get(&key.0)
-                    .and_then(|users| users.get(&key.1))
+                    .get(&pair)
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
-                current = Some(((key.0.clone(), key.1.clone()), held));
+                current = Some((pair, held));
             }
             let held = current.as_ref().map(|(_, held)| held);
             let verdict = infer_cause(catalog, held, &key.2);
-            let tally = self.projects.entry(key.0.clone()).or_default();
+            let name = self
+                .project_names
+                .get(&key.0)
+                .expect("every pending project is named")
+                .clone();
+            let tally = self.projects.entry(name).or_default();
             if verdict.1 == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
             let row = tally.denials.entry(verdict.clone()).or_default();
             row.calls += pending.calls;
             row.seen = join(row.seen, pending.seen);
-            if !key.1.is_empty() {
-                row.users.insert(crate::seen::stable_hash(&key.1));
+            // The same hash as every other row's users: see `who`.
+            if key.1 != 0 {
+                row.users.insert(key.1);
             }
             verdicts.insert(key, verdict);
         }
@@ -469,15 +490,14 @@ impl Tally {
         if row.cause != Cause::Unknown || !row.inferable {
             return;
         }
-        let key = (row.project.clone(), row.user.clone(), row.actions.clone());
+        let key = (who(&row.project), who(&row.user), row.actions.clone());
         let verdict = match self.verdicts.get(&key) {
             Some(v) => v.clone(),
             // Only a repeat of a trace counted elsewhere can miss its group.
             None => {
                 let held = self
                     .proven
-                    .get(&key.0)
-                    .and_then(|users| users.get(&key.1))
+                    .get(&(key.0, key.1))
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
                 infer_cause(catalog, Some(&held), &key.2)
@@ -493,14 +513,7 @@ fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, acti
     let Some((first, rest)) = actions.split_first() else {
         return;
     };
-    let users = match proven.get_mut(project) {
-        Some(u) => u,
-        None => proven.entry(project.to_string()).or_default(),
-    };
-    let held = match users.get_mut(user) {
-        Some(s) => s,
-        None => users.entry(user.to_string()).or_default(),
-    };
+    let held = proven.entry((who(project), who(user))).or_default();
     let info = &catalog.actions[*first as usize];
     if held.len() < info.depends_set.len() {
         held.resize(info.depends_set.len(), 0);
@@ -693,7 +706,7 @@ mod tests {
             "v",
             &ids(&c, &["ecs:servers:start", "ecs:servers:stop"]),
         );
-        let u = held_by(&c, &proven["p"]["u"]);
+        let u = held_by(&c, &proven[&(who("p"), who("u"))]);
         let mut u: Vec<&String> = u.iter().collect();
         u.sort();
         assert_eq!(
@@ -701,7 +714,7 @@ mod tests {
             ["ecs:servers:get", "ecs:servers:list", "ecs:servers:stop"]
         );
         // Two candidates prove only the dependency both need, not either action.
-        let v = held_by(&c, &proven["p"]["v"]);
+        let v = held_by(&c, &proven[&(who("p"), who("v"))]);
         let v: Vec<&String> = v.iter().collect();
         assert_eq!(v, ["ecs:servers:list"]);
     }

@@ -10,17 +10,7 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut at = start;
     let mut escaped = false;
     loop {
-        let (mut mask, width) = if at + 16 <= bytes.len() {
-            (block_stops(bytes, at), 16)
-        } else {
-            let rest = bytes.get(at..)?;
-            let mask = rest
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| is_stop(**c))
-                .fold(0u32, |m, (k, _)| m | 1 << k);
-            (mask, rest.len())
-        };
+        let (mut mask, width) = stops_from(bytes, at);
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
             match bytes[at + k] {
@@ -72,17 +62,7 @@ pub enum Skip {
 pub fn string_skip(bytes: &[u8]) -> Skip {
     let mut at = 0;
     'blocks: loop {
-        let (mut mask, width) = if at + 16 <= bytes.len() {
-            (block_stops(bytes, at), 16)
-        } else {
-            let rest = &bytes[at.min(bytes.len())..];
-            let mask = rest
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| is_stop(**c))
-                .fold(0u32, |m, (k, _)| m | 1 << k);
-            (mask, rest.len())
-        };
+        let (mut mask, width) = stops_from(bytes, at);
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
             match bytes[at + k] {
@@ -107,8 +87,25 @@ pub fn string_skip(bytes: &[u8]) -> Skip {
     }
 }
 
-fn is_stop(c: u8) -> bool {
-    c == b'"' || c == b'\\' || c < 0x20
+/// The stop bits (see `block_stops`) of the sixteen bytes from `at`, or of the fewer left
+/// at the end: (bits, how many bytes they cover).
+#[inline]
+fn stops_from(bytes: &[u8], at: usize) -> (u32, usize) {
+    if at + 16 <= bytes.len() {
+        (block_stops(bytes, at), 16)
+    } else {
+        let rest = &bytes[at.min(bytes.len())..];
+        (scalar_stops(rest), rest.len())
+    }
+}
+
+/// Bit k set when `bytes[k]` (k < 32) is a quote, a backslash or a control byte.
+fn scalar_stops(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'"' || **c == b'\\' || **c < 0x20)
+        .fold(0, |m, (k, _)| m | 1 << k)
 }
 
 /// Bit k set when `bytes[at + k]` (k < 16) is a quote, a backslash or a control byte.
@@ -139,11 +136,7 @@ fn block_stops(bytes: &[u8], at: usize) -> u32 {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn block_stops(bytes: &[u8], at: usize) -> u32 {
-    bytes[at..at + 16]
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| is_stop(**c))
-        .fold(0, |m, (k, _)| m | 1 << k)
+    scalar_stops(&bytes[at..at + 16])
 }
 
 #[cfg(test)]
@@ -171,31 +164,36 @@ mod tests {
         }
     }
 
+    /// `count` pseudo-random byte strings (xorshift from `seed`) of up to `max_len` bytes,
+    /// each with the generator state it came from; mostly `a`, so strings often run long
+    /// enough to span blocks.
+    fn strings(seed: u64, alphabet: [u8; 10], max_len: u64, count: usize) -> Vec<(Vec<u8>, u64)> {
+        let mut state = seed;
+        (0..count)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let mut bits = state;
+                let bytes = (0..(state % max_len) as usize)
+                    .map(|i| {
+                        if i % 16 == 0 {
+                            bits = bits.rotate_left(29) ^ 0x5851_f42d_4c95_7f2d;
+                        }
+                        let pick = (bits >> (4 * (i % 16))) & 0xf;
+                        alphabet.get(pick as usize).copied().unwrap_or(b'a')
+                    })
+                    .collect();
+                (bytes, state)
+            })
+            .collect()
+    }
+
     #[test]
     fn string_end_agrees_with_a_byte_at_a_time_reading() {
         let alphabet = [b'a', b'"', b'\\', b'n', b'u', b'/', b'\t', 0xc3, 0xa9, b' '];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..200_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let len = (state % 48) as usize;
-            let mut bits = state;
-            let bytes: Vec<u8> = (0..len)
-                .map(|i| {
-                    if i % 16 == 0 {
-                        bits = bits.rotate_left(29) ^ 0x5851_f42d_4c95_7f2d;
-                    }
-                    // Mostly plain content, so strings often run long enough to span blocks.
-                    let pick = (bits >> (4 * (i % 16))) & 0xf;
-                    if pick < 10 {
-                        alphabet[pick as usize]
-                    } else {
-                        b'a'
-                    }
-                })
-                .collect();
-            let start = (state >> 58) as usize % (len + 1);
+        for (bytes, state) in strings(0x9e37_79b9_7f4a_7c15, alphabet, 48, 200_000) {
+            let start = (state >> 58) as usize % (bytes.len() + 1);
             assert_eq!(
                 string_end(&bytes, start),
                 reference(&bytes, start),
@@ -225,26 +223,7 @@ mod tests {
         let alphabet = [
             b'a', b'"', b'\\', b'\n', b'\t', b'x', b' ', 0xc3, b'a', b'a',
         ];
-        let mut state = 0x1234_5678_9abc_def1u64;
-        for _ in 0..200_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let len = (state % 50) as usize;
-            let mut bits = state;
-            let bytes: Vec<u8> = (0..len)
-                .map(|i| {
-                    if i % 16 == 0 {
-                        bits = bits.rotate_left(29) ^ 0x5851_f42d_4c95_7f2d;
-                    }
-                    let pick = (bits >> (4 * (i % 16))) & 0xf;
-                    if pick < 10 {
-                        alphabet[pick as usize]
-                    } else {
-                        b'a'
-                    }
-                })
-                .collect();
+        for (bytes, _) in strings(0x1234_5678_9abc_def1, alphabet, 50, 200_000) {
             assert_eq!(
                 string_skip(&bytes),
                 skip_reference(&bytes),

@@ -27,37 +27,19 @@ pub fn members<'a>(bytes: &'a [u8], member: &mut dyn FnMut(&'a str, &'a str)) ->
     if s.next()? != b'{' {
         return None;
     }
-    s.ws();
-    if s.peek()? == b'}' {
-        s.i += 1;
-    } else {
-        loop {
-            if s.next()? != b'"' {
-                return None;
-            }
-            let (start, end, escaped) = s.string()?;
-            // An escaped key is not its JSON text: leave it to serde.
-            if escaped {
-                return None;
-            }
-            // Both ends sit next to ASCII bytes (quotes), so they are char boundaries.
-            let key = &text[start..end];
-            s.ws();
-            if s.next()? != b':' {
-                return None;
-            }
-            s.ws();
-            let from = s.i;
-            s.value(1)?;
-            member(key, &text[from..s.i]);
-            s.ws();
-            match s.next()? {
-                b',' => s.ws(),
-                b'}' => break,
-                _ => return None,
-            }
+    s.items(b'}', |s| {
+        let (start, end, escaped) = s.key()?;
+        // An escaped key is not its JSON text: leave it to serde.
+        if escaped {
+            return None;
         }
-    }
+        let from = s.i;
+        s.value(1)?;
+        // Both ends of each sit next to ASCII bytes (quotes, structure), so they are char
+        // boundaries.
+        member(&text[start..end], &text[from..s.i]);
+        Some(())
+    })?;
     s.ws();
     (s.i == bytes.len()).then_some(())
 }
@@ -92,52 +74,54 @@ impl Skim<'_> {
         Some((start, end, escaped))
     }
 
+    /// Items separated by commas up to `close`, the opening byte consumed; `item` reads one.
+    #[inline(always)]
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.ws();
+        if self.peek()? == close {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                c if c == close => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A member's key and its `:`: (start, end, escaped) of the key's content.
+    #[inline(always)]
+    fn key(&mut self) -> Option<(usize, usize, bool)> {
+        if self.next()? != b'"' {
+            return None;
+        }
+        let key = self.string()?;
+        self.ws();
+        if self.next()? != b':' {
+            return None;
+        }
+        self.ws();
+        Some(key)
+    }
+
     /// Any JSON value, checked and skipped.
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.next()? {
             b'"' => self.string().map(drop),
             b'{' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.ws();
-                if self.peek()? == b'}' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    if self.next()? != b'"' {
-                        return None;
-                    }
-                    self.string()?;
-                    self.ws();
-                    if self.next()? != b':' {
-                        return None;
-                    }
-                    self.ws();
-                    self.value(depth)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
+                self.items(b'}', |s| {
+                    s.key()?;
+                    s.value(depth)
+                })
             }
             b'[' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.value(depth)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
-                        b']' => return Some(()),
-                        _ => return None,
-                    }
-                }
+                self.items(b']', |s| s.value(depth))
             }
             b't' => self.literal(b"rue"),
             b'f' => self.literal(b"alse"),

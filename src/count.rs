@@ -73,6 +73,15 @@ pub struct CallStats {
     pub failed: u64,
 }
 
+impl std::ops::AddAssign for CallStats {
+    fn add_assign(&mut self, other: CallStats) {
+        self.calls += other.calls;
+        self.allowed += other.allowed;
+        self.denied += other.denied;
+        self.failed += other.failed;
+    }
+}
+
 /// One row of denials.csv.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenialStats {
@@ -321,10 +330,12 @@ impl Tally {
             Some(r) => r,
             None => tally.actions.entry(call.actions.clone()).or_default(),
         };
-        row.calls += 1;
-        row.allowed += u64::from(allowed);
-        row.denied += u64::from(denied);
-        row.failed += u64::from(failed);
+        *row += CallStats {
+            calls: 1,
+            allowed: u64::from(allowed),
+            denied: u64::from(denied),
+            failed: u64::from(failed),
+        };
         if let (true, Some(cause)) = (denied, call.cause) {
             if cause == Cause::MissingDependency {
                 stats.dependency_denials += 1;
@@ -387,11 +398,7 @@ impl Tally {
             a.inferred_dependency_denials += b.inferred_dependency_denials;
             a.seen = join(a.seen, b.seen);
             for (key, b) in theirs.actions {
-                let a = mine.actions.entry(key).or_default();
-                a.calls += b.calls;
-                a.allowed += b.allowed;
-                a.denied += b.denied;
-                a.failed += b.failed;
+                *mine.actions.entry(key).or_default() += b;
             }
             for (key, b) in theirs.denials {
                 let a = mine.denials.entry(key).or_default();

@@ -117,10 +117,6 @@ impl Shared<'_> {
 
 fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc: Loc) {
     let config = shared.config;
-    if record.service.as_deref().is_some_and(other_service) {
-        tally.other_services += 1;
-        return;
-    }
     if record.bad_status {
         tally.error(loc, crate::count::INVALID_STATUS);
     }
@@ -233,11 +229,23 @@ fn process_json(
         }
         Err(bad) => return Err(bad),
     }
+    // Records of an envelope come in input order: count the lines between neighbours
+    // only, not from the start each time (a page may hold thousands).
+    let (mut counted_to, mut line) = (0, loc.line);
     for (offset, record) in records {
-        let extra = memchr_iter(b'\n', &bytes[..offset]).count() as u64;
+        if offset < counted_to {
+            (counted_to, line) = (0, loc.line);
+        }
+        line += memchr_iter(b'\n', &bytes[counted_to..offset]).count() as u64;
+        counted_to = offset;
+        // The same rule as the skim applies above (`Skimmed::Skipped`).
+        if record.service.as_deref().is_some_and(other_service) {
+            tally.other_services += 1;
+            continue;
+        }
         let loc = Loc {
             file: loc.file,
-            line: loc.line + extra,
+            line,
         };
         process_record(shared, tally, record, loc);
     }

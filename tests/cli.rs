@@ -587,3 +587,34 @@ fn skimming_other_services_leaves_every_report_identical() {
     assert!(!text("unclassified.csv").contains("createVpc"));
     assert!(!text("unclassified.csv").contains("createBucket"));
 }
+
+#[test]
+fn records_of_a_pretty_printed_page_keep_their_own_lines() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = |id: &str| {
+        format!(
+            "    {{\n      \"trace_id\": \"{id}\",\n      \"trace_name\": \"startServer\",\n      \"service_type\": \"ECS\",\n      \"project_id\": \"p1\",\n      \"request\": {{\"os-start\": {{}}}},\n      \"code\": 403\n    }}"
+        )
+    };
+    let page = format!(
+        "{{\n  \"meta_data\": {{\"count\": 3}},\n  \"traces\": [\n{},\n{},\n{}\n  ]\n}}\n",
+        trace("a"),
+        trace("b"),
+        trace("c")
+    );
+    fs::write(dir.path().join("page.json"), page).expect("write");
+    let out = tempfile::tempdir().expect("tmp");
+    assert!(
+        scan(dir.path(), out.path(), &["page.json"])
+            .status
+            .success()
+    );
+    let rows = fs::read_to_string(out.path().join("denied_calls.csv")).expect("report");
+    // Each trace is 8 lines long and the first opens on line 4.
+    for line in [4, 12, 20] {
+        assert!(
+            rows.contains(&format!("page.json:{line},")),
+            "line {line}:\n{rows}"
+        );
+    }
+}

@@ -104,10 +104,20 @@ pub struct UnclassifiedStats {
 /// Key of a denials.csv row within a project: actions, cause, missing permission.
 pub type DenialKey = (Vec<ActionId>, Cause, String);
 
-/// Key of denials waiting for inference: project and user as `who` keys, candidates.
-/// Hashes rather than names, so that the groups (which grow with projects × users ×
-/// actions) cost a few words each.
-pub type PendingKey = (u64, u64, Vec<ActionId>);
+/// Key of denials waiting for inference: project and user as `who` keys, and the
+/// candidate actions as an `actions_key`. Hashes rather than names and lists, so that the
+/// groups (which grow with projects × users × actions) cost three words each and no
+/// allocation.
+pub type PendingKey = (u64, u64, u64);
+
+/// A list of candidate actions as a 64-bit key (SipHash with fixed keys, like `who`);
+/// `Tally::action_lists` maps it back.
+pub fn actions_key(actions: &[ActionId]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    actions.hash(&mut h);
+    h.finish()
+}
 
 /// A project or user name as a 64-bit key (`seen::stable_hash`); 0 for an empty name (an
 /// unknown user). Distinct names collide with probability about n²/2⁶⁵.
@@ -196,8 +206,12 @@ pub struct Tally {
     pub pending: HashMap<PendingKey, PendingStats>,
     /// The name of each project key in `pending`.
     pub project_names: HashMap<u64, String>,
-    /// What `infer` concluded per pending group; `resolve` applies it to rows.
-    pub verdicts: HashMap<PendingKey, Verdict>,
+    /// The candidate actions of each `actions_key` in `pending`.
+    pub action_lists: HashMap<u64, Vec<ActionId>>,
+    /// What `infer` concluded per pending group, as an index into `verdict_list`;
+    /// `resolve` applies it to rows. Groups share the few distinct verdicts.
+    pub verdicts: HashMap<PendingKey, u32>,
+    pub verdict_list: Vec<Verdict>,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -346,7 +360,11 @@ impl Tally {
                 self.project_names
                     .entry(project_key)
                     .or_insert_with(|| project.to_string());
-                let key = (project_key, who(user), call.actions.clone());
+                let actions_key = actions_key(&call.actions);
+                self.action_lists
+                    .entry(actions_key)
+                    .or_insert_with(|| call.actions.clone());
+                let key = (project_key, who(user), actions_key);
                 let row = self.pending.entry(key).or_default();
                 row.calls += 1;
                 widen(&mut row.seen, record.time);
@@ -428,6 +446,9 @@ impl Tally {
         for (key, name) in other.project_names {
             self.project_names.entry(key).or_insert(name);
         }
+        for (key, list) in other.action_lists {
+            self.action_lists.entry(key).or_insert(list);
+        }
         for (key, b) in other.pending {
             let a = self.pending.entry(key).or_default();
             a.calls += b.calls;
@@ -451,12 +472,14 @@ impl Tally {
     /// into the denials rows with their inferred cause, and rewrites their denied_calls
     /// rows. Call once, after every tally is merged.
     pub fn infer(&mut self, catalog: &Catalog) {
-        let mut verdicts: HashMap<PendingKey, Verdict> = HashMap::default();
+        let mut verdicts: HashMap<PendingKey, u32> = HashMap::default();
+        let mut verdict_list: Vec<Verdict> = Vec::new();
+        let mut verdict_ids: HashMap<Verdict, u32> = HashMap::default();
         let mut pending: Vec<(PendingKey, PendingStats)> =
             std::mem::take(&mut self.pending).into_iter().collect();
         // Sorted, the groups of one (project, user) are neighbours: their permissions are
         // worked out once and only the current pair's are kept.
-        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        pending.sort_unstable_by_key(|a| a.0);
         let mut current: Option<((u64, u64), HashSet<String>)> = None;
         for (key, pending) in pending {
             let pair = (key.0, key.1);
@@ -469,7 +492,11 @@ impl Tally {
                 current = Some((pair, held));
             }
             let held = current.as_ref().map(|(_, held)| held);
-            let verdict = infer_cause(catalog, held, &key.2);
+            let actions = self
+                .action_lists
+                .get(&key.2)
+                .expect("every pending action list is kept");
+            let verdict = infer_cause(catalog, held, actions);
             let name = self
                 .project_names
                 .get(&key.0)
@@ -486,9 +513,14 @@ impl Tally {
             if key.1 != 0 {
                 row.users.insert(key.1);
             }
-            verdicts.insert(key, verdict);
+            let id = *verdict_ids.entry(verdict).or_insert_with_key(|verdict| {
+                verdict_list.push(verdict.clone());
+                u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
+            });
+            verdicts.insert(key, id);
         }
         self.verdicts = verdicts;
+        self.verdict_list = verdict_list;
     }
 
     /// Gives a denied-call row the cause `infer` found for its group. Rows are resolved as
@@ -497,9 +529,9 @@ impl Tally {
         if row.cause != Cause::Unknown || !row.inferable {
             return;
         }
-        let key = (who(&row.project), who(&row.user), row.actions.clone());
+        let key = (who(&row.project), who(&row.user), actions_key(&row.actions));
         let verdict = match self.verdicts.get(&key) {
-            Some(v) => v.clone(),
+            Some(&id) => self.verdict_list[id as usize].clone(),
             // Only a repeat of a trace counted elsewhere can miss its group.
             None => {
                 let held = self
@@ -507,7 +539,7 @@ impl Tally {
                     .get(&(key.0, key.1))
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
-                infer_cause(catalog, Some(&held), &key.2)
+                infer_cause(catalog, Some(&held), &row.actions)
             }
         };
         (row.actions, row.cause, row.missing) = verdict;

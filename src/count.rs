@@ -110,13 +110,14 @@ pub type DenialKey = (Vec<ActionId>, Cause, String);
 /// allocation.
 pub type PendingKey = (u64, u64, u64);
 
-/// A list of candidate actions as a 64-bit key (SipHash with fixed keys, like `who`);
-/// `Tally::action_lists` maps it back.
+/// A list of candidate actions as a 64-bit key (XXH3, like `who`); `Tally::action_lists`
+/// maps it back.
 pub fn actions_key(actions: &[ActionId]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    actions.hash(&mut h);
-    h.finish()
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for id in actions {
+        h.update(&id.to_le_bytes());
+    }
+    h.digest()
 }
 
 /// A project or user name as a 64-bit key (`seen::stable_hash`); 0 for an empty name (an

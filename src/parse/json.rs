@@ -85,10 +85,49 @@ pub fn as_str(raw: &str) -> Option<Cow<'_, str>> {
     }
     // A raw value is valid JSON, so a string without a backslash is its content as is.
     let inner = &raw[1..raw.len() - 1];
-    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+    let Some(first) = memchr::memchr(b'\\', inner.as_bytes()) else {
         return Some(Cow::Borrowed(inner));
+    };
+    match unescape(inner, first) {
+        Some(text) => Some(Cow::Owned(text)),
+        // `\u` escapes (surrogate pairs, lone surrogates) are serde's to judge.
+        None => serde_json::from_str::<CowStr>(raw).ok().map(|s| s.0),
     }
-    serde_json::from_str::<CowStr>(raw).ok().map(|s| s.0)
+}
+
+/// The content of a valid JSON string (`inner`, between its quotes) with its escapes
+/// undone, `first` being the index of its first backslash; `None` when it holds a `\u`
+/// escape or anything a valid string cannot (left to serde). Copies the runs between
+/// backslashes whole: escaped bodies have an escape every few bytes, and serde's
+/// byte-by-byte copy was a tenth of the time spent on an ECS trace.
+fn unescape(inner: &str, first: usize) -> Option<String> {
+    let bytes = inner.as_bytes();
+    let mut out = String::with_capacity(inner.len());
+    let mut from = 0;
+    let mut at = first;
+    loop {
+        // Runs end at a backslash, which is ASCII: every cut is a char boundary.
+        out.push_str(&inner[from..at]);
+        out.push(match bytes.get(at + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => return None,
+        });
+        from = at + 2;
+        match memchr::memchr(b'\\', &bytes[from..]) {
+            Some(k) => at = from + k,
+            None => {
+                out.push_str(&inner[from..]);
+                return Some(out);
+            }
+        }
+    }
 }
 
 /// True for `null`.
@@ -130,5 +169,40 @@ mod tests {
         assert_eq!(as_text("{\"a\":1}").as_deref(), Some("{\"a\":1}"));
         assert_eq!(as_str("12"), None);
         assert_eq!(as_str("\"plain\"").as_deref(), Some("plain"));
+    }
+
+    #[test]
+    fn unescaping_agrees_with_serde() {
+        let pieces = [
+            "a",
+            "é",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\f",
+            "\\n",
+            "\\r",
+            "\\t",
+            "\\u0041",
+            "\\ud83d\\ude00",
+            "xyz",
+            " ",
+            "{",
+            "\\\\u0041",
+        ];
+        let mut state = 7u64;
+        for _ in 0..5000 {
+            let mut raw = String::from("\"");
+            for _ in 0..(state % 9) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                raw.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+            }
+            raw.push('"');
+            let want: String = serde_json::from_str(&raw).expect("valid string");
+            assert_eq!(as_str(&raw).as_deref(), Some(want.as_str()), "{raw}");
+        }
     }
 }

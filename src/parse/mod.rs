@@ -536,6 +536,26 @@ struct UserObject<'a> {
 }
 
 fn user_in(object: &str) -> Option<Cow<'_, str>> {
+    // The skim reads the object without building anything; repeated members keep the
+    // first, as serde's fallback below does.
+    let mut found: [Option<&str>; 3] = [None; 3];
+    let skimmed = skim::members(object.as_bytes(), &mut |key, value| {
+        let slot = match key {
+            "name" => 0,
+            "user_name" => 1,
+            "id" => 2,
+            _ => return,
+        };
+        found[slot].get_or_insert(value);
+    });
+    if skimmed.is_some() {
+        return found.into_iter().flatten().find_map(scalar);
+    }
+    user_in_serde(object)
+}
+
+/// `user_in` by serde, for what the skim is unsure of.
+fn user_in_serde(object: &str) -> Option<Cow<'_, str>> {
     match serde_json::from_str::<UserObject>(object) {
         Ok(user) => [user.name, user.user_name, user.id]
             .into_iter()
@@ -725,6 +745,29 @@ mod tests {
         })
         .expect("parses");
         assert_eq!(paths, [Some("/v2.1/p/servers".to_string())]);
+    }
+
+    #[test]
+    fn user_objects_read_alike_by_skim_and_serde() {
+        for object in [
+            r#"{"id":"u1","name":"alice","domain":{"id":"d","name":"acme"}}"#,
+            r#"{"name":null,"user_name":"bob","id":"u2"}"#,
+            r#"{"name":"","id":"u3"}"#,
+            r#"{"name":"first","name":"second"}"#,
+            r#"{"id":7}"#,
+            r#"{"na\u006de":"escaped key","id":"u4"}"#,
+            r#"{"name":"caf\u00e9"}"#,
+            r#"{"name":["x"],"id":"u5"}"#,
+            r#" {"user_name" : "spaced"} "#,
+            r#"{"name":"unclosed"#,
+            r#"{}"#,
+        ] {
+            assert_eq!(user_in(object), user_in_serde(object), "{object}");
+        }
+        assert_eq!(
+            user_in(r#"{"name":"first","name":"second"}"#).as_deref(),
+            Some("first")
+        );
     }
 
     #[test]

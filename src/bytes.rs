@@ -134,6 +134,110 @@ fn block_stops(bytes: &[u8], at: usize) -> u32 {
     }
 }
 
+/// Where the bytes of interest to the array framer lie in a block of 64: bit k stands
+/// for `block[k]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Block64 {
+    pub quote: u64,
+    pub backslash: u64,
+    /// `{` or `[`.
+    pub open: u64,
+    /// `}` or `]`.
+    pub close: u64,
+    pub newline: u64,
+}
+
+/// The masks of `block`, which must be 64 bytes long.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn block64(block: &[u8]) -> Block64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    assert_eq!(block.len(), 64, "a block is 64 bytes");
+    let mut m = Block64::default();
+    for part in 0..4 {
+        let bytes = &block[16 * part..16 * part + 16];
+        // SAFETY: SSE2 is in the x86_64 baseline; the load reads exactly `bytes` (16
+        // bytes, any alignment).
+        let masks = unsafe {
+            let x = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+            let is = |v: __m128i, c: u8| {
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u16
+            };
+            // `[` and `{`, `]` and `}` differ only in bit 0x20, and no other byte maps
+            // onto `{` or `}` with that bit set.
+            let folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+            [
+                is(x, b'"'),
+                is(x, b'\\'),
+                is(folded, b'{'),
+                is(folded, b'}'),
+                is(x, b'\n'),
+            ]
+        };
+        let at = 16 * part;
+        m.quote |= u64::from(masks[0]) << at;
+        m.backslash |= u64::from(masks[1]) << at;
+        m.open |= u64::from(masks[2]) << at;
+        m.close |= u64::from(masks[3]) << at;
+        m.newline |= u64::from(masks[4]) << at;
+    }
+    m
+}
+
+/// The masks of `block`, which must be 64 bytes long.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn block64(block: &[u8]) -> Block64 {
+    block64_bytewise(block)
+}
+
+/// `block64` one byte at a time: the portable version, and what tests check against.
+pub fn block64_bytewise(block: &[u8]) -> Block64 {
+    assert_eq!(block.len(), 64, "a block is 64 bytes");
+    let mut m = Block64::default();
+    for (k, &c) in block.iter().enumerate() {
+        let bit = 1u64 << k;
+        match c {
+            b'"' => m.quote |= bit,
+            b'\\' => m.backslash |= bit,
+            b'{' | b'[' => m.open |= bit,
+            b'}' | b']' => m.close |= bit,
+            b'\n' => m.newline |= bit,
+            _ => {}
+        }
+    }
+    m
+}
+
+/// The bytes a backslash escapes in a block: a backslash escapes the next byte unless it
+/// is itself escaped, so in a run of backslashes every second one escapes. `carry` is 1
+/// when the block's first byte is escaped by the previous block, and is set for the next
+/// block. Runs are told apart by parity: adding each run's start to the run carries past
+/// its end, and whether that start sits on an even or odd bit says which bits escape.
+#[inline]
+pub fn escaped_bits(backslash: u64, carry: &mut u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    // A backslash that is itself escaped starts nothing.
+    let backslash = backslash & !*carry;
+    let follows = backslash << 1 | *carry;
+    // Runs starting on an odd bit (their start not escaped).
+    let odd_starts = backslash & !EVEN & !follows;
+    let (ends, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = u64::from(overflow);
+    (EVEN ^ (ends << 1)) & follows
+}
+
+/// Bit k set when an odd number of `bits` lie at or below k: with `bits` the unescaped
+/// quotes, the bytes from an opening quote up to (not including) its closing one.
+#[inline]
+pub fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 fn block_stops(bytes: &[u8], at: usize) -> u32 {
     scalar_stops(&bytes[at..at + 16])
@@ -230,6 +334,49 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(&bytes)
             );
+        }
+    }
+
+    /// The bytes escaped in a run of blocks, one byte at a time.
+    fn escaped_reference(bytes: &[u8]) -> Vec<bool> {
+        let mut out = vec![false; bytes.len()];
+        let mut k = 0;
+        while k < bytes.len() {
+            if bytes[k] == b'\\' && k + 1 < bytes.len() {
+                out[k + 1] = true;
+                k += 2;
+            } else {
+                k += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn block_masks_agree_with_a_byte_at_a_time_reading() {
+        let alphabet = [
+            b'\\', b'\\', b'"', b'{', b']', b'\n', b'[', b'}', b'a', 0xc3,
+        ];
+        let blocks = strings(0x7f4a_7c15_9e37_79b9, alphabet, 256, 20_000);
+        for (bytes, _) in blocks {
+            let whole = bytes.len() / 64 * 64;
+            let want = escaped_reference(&bytes[..whole]);
+            let mut carry = 0;
+            for (b, block) in bytes[..whole].chunks(64).enumerate() {
+                let m = block64(block);
+                assert_eq!(m, block64_bytewise(block));
+                let escaped = escaped_bits(m.backslash, &mut carry);
+                for (k, want) in want[64 * b..64 * b + 64].iter().enumerate() {
+                    assert_eq!(escaped >> k & 1 == 1, *want, "{block:?} bit {k}");
+                }
+                let quotes = m.quote & !escaped;
+                let mut inside = false;
+                let xor = prefix_xor(quotes);
+                for k in 0..64 {
+                    inside ^= quotes >> k & 1 == 1;
+                    assert_eq!(xor >> k & 1 == 1, inside);
+                }
+            }
         }
     }
 }

@@ -1,12 +1,13 @@
 //! Throughput of the hot parts, in bytes per second, on generated CTS-like JSON lines:
-//! framing (record boundaries), parsing into `Record`s with the validating skim
-//! (`skim`) and with serde (`parse`), and parsing plus classification.
+//! framing (record boundaries of lines, and of the same records as one JSON array, as in
+//! CTS's OBS files), parsing into `Record`s with the validating skim (`skim`) and with
+//! serde (`parse`), and parsing plus classification.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
 use permtrail::classify::classify;
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
-use permtrail::read::frame::{FrameOptions, frame};
+use permtrail::read::frame::{FrameOptions, Framing, frame};
 use std::hint::black_box;
 
 /// About 8 MB of traces: a mix of allowed, denied and non-ECS records, as JSON lines.
@@ -56,6 +57,37 @@ fn benches(c: &mut Criterion) {
                 options,
                 None,
                 &mut |c| n += c.data.len(),
+                &mut |_| (),
+            )
+            .expect("in memory");
+            black_box(n)
+        })
+    });
+    // The same records as one array, one per line, as CTS writes its OBS files.
+    let mut array = b"[".to_vec();
+    for (k, line) in input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        if k > 0 {
+            array.extend_from_slice(b",\n");
+        }
+        array.extend_from_slice(line);
+    }
+    array.extend_from_slice(b"]\n");
+    group.bench_function("frame_array", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let options = FrameOptions {
+                chunk_size: 4 << 20,
+                max_record_bytes: 64 << 20,
+            };
+            frame(
+                &mut &array[..],
+                options,
+                Some(Framing::Array),
+                &mut |c| n += c.spans.as_ref().map_or(0, Vec::len),
                 &mut |_| (),
             )
             .expect("in memory");

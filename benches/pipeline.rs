@@ -1,11 +1,14 @@
 //! Throughput of the hot parts, in bytes per second, on generated CTS-like JSON lines:
 //! framing (record boundaries of lines, and of the same records as one JSON array, as in
 //! CTS's OBS files), parsing into `Record`s with the validating skim (`skim`) and with
-//! serde (`parse`), and parsing plus classification.
+//! serde (`parse`), parsing plus classification, and counting classified calls into a
+//! tally; and parsing the bundled APIG access log, repeated to about 8 MB.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
 use permtrail::classify::classify;
+use permtrail::count::{Loc, Tally};
+use permtrail::parse::access::{AccessFormat, parse as parse_access};
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
 use permtrail::read::frame::{FrameOptions, Framing, frame};
 use std::hint::black_box;
@@ -147,6 +150,50 @@ fn benches(c: &mut Criterion) {
                 .expect("valid");
                 n
             }))
+        })
+    });
+    // Aggregation alone: records parsed and classified once, then counted per iteration
+    // into a fresh tally (with its evidence for inference and its denied-call rows).
+    let parsed: Vec<_> = records
+        .iter()
+        .map(|record| {
+            let mut out = None;
+            parse_json(record, &fields, &mut |_, r| out = Some(r)).expect("valid");
+            out.expect("one record per line")
+        })
+        .collect();
+    let calls: Vec<_> = parsed.iter().map(|r| classify(&catalog, r)).collect();
+    group.bench_function("count", |b| {
+        b.iter(|| {
+            let mut tally = Tally::default();
+            for (k, (record, call)) in parsed.iter().zip(&calls).enumerate() {
+                let loc = Loc {
+                    file: 0,
+                    line: k as u64 + 1,
+                };
+                tally.add(&catalog, record, call, loc, Some(k as u64), true);
+            }
+            black_box(tally.records)
+        })
+    });
+    group.finish();
+
+    let sample = std::fs::read_to_string("samples/access/apig.log").expect("bundled sample");
+    let mut log = String::new();
+    while log.len() < 8 << 20 {
+        log.push_str(&sample);
+    }
+    let mut group = c.benchmark_group("apig");
+    group.throughput(Throughput::Bytes(log.len() as u64));
+    group.sample_size(10);
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            let n = log
+                .lines()
+                .filter_map(|line| parse_access(line, AccessFormat::Apig))
+                .filter(|r| r.status.is_some())
+                .count();
+            black_box(n)
         })
     });
     group.finish();

@@ -140,9 +140,22 @@ pub fn parse_bound(text: &str) -> Option<Millis> {
         .map(|t| t.timestamp_millis())
 }
 
-/// Formats as `2026-11-20T10:00:00.123Z`.
+/// Formats as `2026-11-20T10:00:00.123Z`; empty when out of chrono's range.
 pub fn format(ms: Millis) -> String {
+    use chrono::{Datelike, Timelike};
     match Utc.timestamp_millis_opt(ms).single() {
+        // Four-digit years by hand: chrono interprets its format string on every call,
+        // and every denied-call row has a time.
+        Some(t) if (0..=9999).contains(&t.year()) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            ms.rem_euclid(1000)
+        ),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         None => String::new(),
     }
@@ -151,6 +164,28 @@ pub fn format(ms: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatting_agrees_with_chrono() {
+        let chrono_format = |ms: Millis| {
+            Utc.timestamp_millis_opt(ms)
+                .single()
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default()
+        };
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut cases = vec![0, -1, 999, 1000, -62_167_219_200_000, 253_402_300_799_999];
+        cases.extend([253_402_300_800_000, -62_167_219_200_001, i64::MIN, i64::MAX]);
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            cases.push((state % 600_000_000_000_000) as i64 - 300_000_000_000_000);
+        }
+        for ms in cases {
+            assert_eq!(format(ms), chrono_format(ms), "{ms}");
+        }
+    }
 
     #[test]
     fn layouts() {

@@ -399,6 +399,7 @@ struct ArrayScan {
     max: usize,
     too_long: Vec<u64>,
     /// Up to here the byte loop reads on: the block holds something `blocks` leaves to it.
+    /// Moves with `pos` when the buffer is cut.
     slow_until: usize,
     /// Tests turn `blocks` off to compare it with the byte loop.
     bytewise: bool,
@@ -605,6 +606,7 @@ fn arrays(
             buf.drain(..cut);
         }
         scan.pos -= cut;
+        scan.slow_until = scan.slow_until.saturating_sub(cut);
         if let Some((start, line)) = scan.element.as_mut() {
             *start -= cut;
             chunk_line = *line;
@@ -620,6 +622,7 @@ fn arrays(
                 stats.bytes += scan.pos as u64;
                 buf.drain(..scan.pos);
                 *start = 0;
+                scan.slow_until = scan.slow_until.saturating_sub(scan.pos);
                 scan.pos = 0;
             }
         } else {

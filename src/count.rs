@@ -212,6 +212,7 @@ pub struct Tally {
     /// What `infer` concluded per pending group, as an index into `verdict_list`;
     /// `resolve` applies it to rows. Groups share the few distinct verdicts.
     pub verdicts: HashMap<PendingKey, u32>,
+    /// The distinct verdicts, in the order `infer` first reached them.
     pub verdict_list: Vec<Verdict>,
 }
 

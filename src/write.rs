@@ -61,7 +61,9 @@ fn seen(range: Option<(Millis, Millis)>) -> (String, String) {
 /// for tools that split on line ends.
 pub fn neutralise(field: &str) -> Cow<'_, str> {
     let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let control = field.chars().any(|c| c.is_control() && c != '\t');
+    // Printable ASCII, most fields, holds no control character: no need to decode it.
+    let control = !field.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && field.chars().any(|c| c.is_control() && c != '\t');
     if !formula && !control {
         return Cow::Borrowed(field);
     }
@@ -102,16 +104,16 @@ impl Report {
         I: IntoIterator<Item = F>,
         F: AsRef<str>,
     {
-        if self.raw {
-            self.inner
-                .write_record(fields.into_iter().map(|f| f.as_ref().as_bytes().to_vec()))?;
-        } else {
-            let safe: Vec<String> = fields
-                .into_iter()
-                .map(|f| neutralise(f.as_ref()).into_owned())
-                .collect();
-            self.inner.write_record(&safe)?;
+        // Field by field: a field needs no copy unless neutralising changes it.
+        for field in fields {
+            let field = field.as_ref();
+            if self.raw {
+                self.inner.write_field(field)?;
+            } else {
+                self.inner.write_field(neutralise(field).as_ref())?;
+            }
         }
+        self.inner.write_record(None::<&[u8]>)?;
         Ok(())
     }
 

@@ -768,6 +768,52 @@ mod tests {
             user_in(r#"{"name":"first","name":"second"}"#).as_deref(),
             Some("first")
         );
+        // And objects pieced together at random, mostly valid, some broken.
+        let keys = [
+            r#""name""#,
+            r#""user_name""#,
+            r#""id""#,
+            r#""domain""#,
+            r#""n\u0061me""#,
+            r#""nam\"e""#,
+        ];
+        let values = [
+            r#""alice""#,
+            r#""b\"ob""#,
+            "null",
+            "17",
+            r#""""#,
+            r#"{"name":"x"}"#,
+            "[1]",
+            r#""é""#,
+            r#""caf\u00e9""#,
+            "tru",
+        ];
+        let junk = [",", " ", ":", "}", "{", "\"", "\\"];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 33) as usize % n
+        };
+        let mut named = 0;
+        for _ in 0..20_000 {
+            let members: Vec<String> = (0..next(5))
+                .map(|_| format!("{}:{}", keys[next(keys.len())], values[next(values.len())]))
+                .collect();
+            let mut object = format!("{{{}}}", members.join(","));
+            if next(4) == 0 {
+                let at = next(object.len() + 1);
+                if object.is_char_boundary(at) {
+                    object.insert_str(at, junk[next(junk.len())]);
+                }
+            }
+            let user = user_in(&object);
+            assert_eq!(user, user_in_serde(&object), "{object}");
+            named += usize::from(user.is_some());
+        }
+        assert!(named > 200, "only {named} objects named a user");
     }
 
     #[test]

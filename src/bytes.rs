@@ -275,9 +275,7 @@ mod tests {
         let mut state = seed;
         (0..count)
             .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let state = crate::testing::xorshift(&mut state);
                 let mut bits = state;
                 let bytes = (0..(state % max_len) as usize)
                     .map(|i| {

@@ -90,3 +90,16 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
         other => Ok(other?),
     }
 }
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Advances a xorshift64 generator and returns its new state: a cheap, seeded,
+    /// reproducible stream of test inputs. `state` must not be 0.
+    pub fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+}

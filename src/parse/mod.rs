@@ -791,12 +791,7 @@ mod tests {
         ];
         let junk = [",", " ", ":", "}", "{", "\"", "\\"];
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 33) as usize % n
-        };
+        let mut next = move |n: usize| (crate::testing::xorshift(&mut state) >> 33) as usize % n;
         let mut named = 0;
         for _ in 0..20_000 {
             let members: Vec<String> = (0..next(5))

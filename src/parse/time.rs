@@ -177,10 +177,8 @@ mod tests {
         let mut cases = vec![0, -1, 999, 1000, -62_167_219_200_000, 253_402_300_799_999];
         cases.extend([253_402_300_800_000, -62_167_219_200_001, i64::MIN, i64::MAX]);
         for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            cases.push((state % 600_000_000_000_000) as i64 - 300_000_000_000_000);
+            let value = crate::testing::xorshift(&mut state) % 600_000_000_000_000;
+            cases.push(value as i64 - 300_000_000_000_000);
         }
         for ms in cases {
             assert_eq!(format(ms), chrono_format(ms), "{ms}");
@@ -236,12 +234,7 @@ mod tests {
     #[test]
     fn fixed_cts_layouts_read_as_the_general_path_does() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = |n: u64| crate::testing::xorshift(&mut state) % n;
         let months = [
             "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
         ];

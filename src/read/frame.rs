@@ -744,12 +744,7 @@ mod tests {
     /// escapes, runs of backslashes and newlines, and (one in four) a few bytes replaced by
     /// structural characters, so invalid input is covered too.
     fn arrays_input(state: &mut u64) -> Vec<u8> {
-        let mut next = |n: u64| {
-            *state ^= *state << 13;
-            *state ^= *state >> 7;
-            *state ^= *state << 17;
-            *state % n
-        };
+        let mut next = |n: u64| crate::testing::xorshift(state) % n;
         let pieces: [&[u8]; 16] = [
             b"\"k\":",
             b"\"v\\\"x\"",

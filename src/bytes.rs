@@ -17,10 +17,7 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
                 b'"' => return Some((at + k, escaped)),
                 b'\\' => {
                     escaped = true;
-                    match bytes.get(at + k + 1)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                        _ => return None,
-                    }
+                    unescaped(*bytes.get(at + k + 1)?)?;
                     if k + 1 >= width {
                         // The escaped byte opens the next block: start it after that byte.
                         at += k + 2;
@@ -41,6 +38,23 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
             at += 16;
         }
     }
+}
+
+/// The character the escape `\c` stands for; `None` for `\u` (left to a full parser) and
+/// for any byte JSON does not allow after a backslash.
+#[inline]
+pub fn unescaped(c: u8) -> Option<char> {
+    Some(match c {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
 }
 
 /// Where a run of string content ends, for `string_skip`.

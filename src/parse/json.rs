@@ -109,17 +109,7 @@ fn unescape(inner: &str, first: usize) -> Option<String> {
     loop {
         // Runs end at a backslash, which is ASCII: every cut is a char boundary.
         out.push_str(&inner[from..at]);
-        out.push(match bytes.get(at + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            _ => return None,
-        });
+        out.push(crate::bytes::unescaped(*bytes.get(at + 1)?)?);
         from = at + 2;
         match bytes[from..].iter().position(|&b| b == b'\\') {
             Some(k) => at = from + k,

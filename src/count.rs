@@ -386,7 +386,6 @@ impl Tally {
         }
     }
 
-    /// Adds `other` into `self`.
     /// Roughly how many map entries this tally holds, to merge small tallies into big ones.
     pub fn size(&self) -> usize {
         self.pending.len()

@@ -271,7 +271,9 @@ fn inject_panic() {
     }
 }
 
-fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
+/// Counts a chunk's records into this worker's tally, then gives the chunk's buffer back
+/// for reuse and spills the tally's denied-call rows when they pass the limit.
+fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     #[cfg(debug_assertions)]
     inject_panic();
     // The slot is this worker's own, so holding it for the whole chunk blocks no one and
@@ -291,6 +293,7 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: &Chunk) {
             tally.error(loc, bad.as_str());
         }
     }
+    read::give_buffer(chunk.data);
     if slot.denied_calls.len() >= shared.config.rows_in_memory {
         let rows = std::mem::take(&mut slot.denied_calls);
         drop(slot);
@@ -407,16 +410,14 @@ fn read_source<'s>(
                 // Enough is queued: parse this chunk here rather than read further ahead.
                 // (Yielding to rayon instead could start reading yet another file on this
                 // thread, each holding its buffers: memory would grow with the file count.)
-                process_chunk(shared, file, kind, &chunk);
-                read::give_buffer(chunk.data);
+                process_chunk(shared, file, kind, chunk);
                 return;
             }
             shared.in_flight.fetch_add(1, Ordering::AcqRel);
             scope.spawn(move |_| {
                 // Released even if the work panics, so the reader never waits forever.
                 let _slot = InFlight(&shared.in_flight);
-                process_chunk(shared, file, kind, &chunk);
-                read::give_buffer(chunk.data);
+                process_chunk(shared, file, kind, chunk);
             });
         },
         &mut |event| events.push(event),

@@ -318,18 +318,17 @@ fn parse_value<'a>(
     };
     // Envelopes: only when the object is not itself a trace.
     if let Some(envelope) = members.envelope() {
+        // A `cts` object holds one trace, a `traces` array many.
         if envelope.starts_with('{') {
             return parse_value(envelope, base, fields, emit);
         }
-        {
-            let items: Vec<&'a RawValue> =
-                serde_json::from_str(envelope).map_err(|_| BadRecord::InvalidJson)?;
-            let mut n = 0;
-            for item in items {
-                n += parse_value(item.get(), base, fields, emit)?;
-            }
-            return Ok(n);
+        let items: Vec<&'a RawValue> =
+            serde_json::from_str(envelope).map_err(|_| BadRecord::InvalidJson)?;
+        let mut n = 0;
+        for item in items {
+            n += parse_value(item.get(), base, fields, emit)?;
         }
+        return Ok(n);
     }
     emit(text.as_ptr() as usize - base, record_from(&members.best));
     Ok(1)
@@ -371,7 +370,7 @@ impl<'a> Captured<'a> {
             let found = if rest.is_empty() {
                 Some(value)
             } else {
-                lookup(value, rest)
+                nested(value, rest)
             };
             // A value of the wrong shape (e.g. `url` as an object) leaves room for the
             // next key.
@@ -467,7 +466,8 @@ pub fn skim_json<'a>(
     Some(Skimmed::Record(record_from(&captured.best)))
 }
 
-fn lookup<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
+/// The value at `path` (keys of nested objects) inside the JSON value `raw`.
+fn nested<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
     let mut current = raw;
     for key in path {
         current = Entries::of_text(current)?.get(key)?.get();
@@ -478,11 +478,10 @@ fn lookup<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
 /// Parses an HTTP status from a number or numeric string; `Err` for anything else that
 /// is not null or empty.
 fn status_of(raw: &str) -> Result<Option<u16>, ()> {
-    let text = raw;
     let digits: Cow<str> = match as_str(raw) {
         Some(s) => s,
-        None if text == "null" => return Ok(None),
-        None => Cow::Borrowed(text),
+        None if raw == "null" => return Ok(None),
+        None => Cow::Borrowed(raw),
     };
     let digits = digits.trim();
     if digits.is_empty() {
@@ -539,7 +538,7 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
     // The skim reads the object without building anything; repeated members keep the
     // first, as serde's fallback below does.
     let mut found: [Option<&str>; 3] = [None; 3];
-    let skimmed = skim::members(object.as_bytes(), &mut |key, value| {
+    let skimmed = skim::members_of_text(object, &mut |key, value| {
         let slot = match key {
             "name" => 0,
             "user_name" => 1,

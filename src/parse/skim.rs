@@ -19,9 +19,15 @@ const MAX_DEPTH: usize = 64;
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
 pub fn members<'a>(bytes: &'a [u8], member: &mut dyn FnMut(&'a str, &'a str)) -> Option<()> {
-    // Checked up front so the scan below may treat every byte at or above 0x80 as part
-    // of a valid string; `from_utf8` is vectorised for ASCII.
-    let text = std::str::from_utf8(bytes).ok()?;
+    // Checked up front so the scan may treat every byte at or above 0x80 as part of a
+    // valid string; `from_utf8` is vectorised for ASCII.
+    members_of_text(std::str::from_utf8(bytes).ok()?, member)
+}
+
+/// `members` of text already known to be UTF-8 (a value inside a record), without
+/// checking it again.
+pub fn members_of_text<'a>(text: &'a str, member: &mut dyn FnMut(&'a str, &'a str)) -> Option<()> {
+    let bytes = text.as_bytes();
     let mut s = Skim { b: bytes, i: 0 };
     s.ws();
     if s.next()? != b'{' {

@@ -523,9 +523,8 @@ impl ArrayScan {
                     if depth == 1 {
                         let through = u64::MAX >> (63 - k);
                         self.line += u64::from((m.newline & through).count_ones());
+                        // Outside strings, as on entry: `in_string` and `escaped` hold.
                         self.depth = 1;
-                        self.in_string = false;
-                        self.escaped = false;
                         self.pos += k as usize + 1;
                         self.finish(self.pos, spans);
                         return true;

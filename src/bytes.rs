@@ -5,9 +5,30 @@
 /// control character, an unknown escape), one with a `\u` escape (left to a full parser),
 /// and one not closed before the end. Works sixteen bytes at a time and handles every
 /// escape in a block without leaving it: escaped bodies have one every few bytes.
-#[inline]
+#[inline(always)]
 pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    // Most strings (keys, ids, names) hold no escape: find their closing quote inline,
+    // from the quote bits, and leave escapes, control bytes and the tail to the loop below.
     let mut at = start;
+    while at + 16 <= bytes.len() {
+        let (quotes, stops) = block_quotes_stops(bytes, at);
+        if stops == 0 {
+            at += 16;
+            continue;
+        }
+        let first = stops & stops.wrapping_neg();
+        if first & quotes != 0 {
+            return Some((at + first.trailing_zeros() as usize, false));
+        }
+        break;
+    }
+    string_end_from(bytes, at)
+}
+
+/// `string_end` from `at`, where the content from the string's start up to `at` holds
+/// no quote, backslash or control byte.
+#[inline(never)]
+fn string_end_from(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     loop {
         let (mut mask, width) = stops_from(bytes, at);
@@ -124,9 +145,17 @@ fn scalar_stops(bytes: &[u8]) -> u32 {
 
 /// Bit k set when `bytes[at + k]` (k < 16) is a quote, a backslash or a control byte.
 /// Needs `at + 16 <= bytes.len()`.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 fn block_stops(bytes: &[u8], at: usize) -> u32 {
+    block_quotes_stops(bytes, at).1
+}
+
+/// (quote bits, stop bits) of the sixteen bytes from `at`: bit k of the first is set when
+/// `bytes[at + k]` is a quote, of the second when it is a quote, a backslash or a control
+/// byte. Needs `at + 16 <= bytes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32) {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -136,15 +165,16 @@ fn block_stops(bytes: &[u8], at: usize) -> u32 {
     // is built for; the load reads exactly `block` (16 bytes) and accepts any alignment.
     unsafe {
         let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let quotes = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
         let stops = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8)),
-            ),
+            _mm_or_si128(quotes, _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8))),
             // min(x, 0x1f) == x exactly when x <= 0x1f (unsigned).
             _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x),
         );
-        _mm_movemask_epi8(stops) as u32
+        (
+            _mm_movemask_epi8(quotes) as u32,
+            _mm_movemask_epi8(stops) as u32,
+        )
     }
 }
 
@@ -253,8 +283,13 @@ pub fn prefix_xor(mut bits: u64) -> u64 {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn block_stops(bytes: &[u8], at: usize) -> u32 {
-    scalar_stops(&bytes[at..at + 16])
+fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32) {
+    let block = &bytes[at..at + 16];
+    let quotes = block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (k, &c)| m | u32::from(c == b'"') << k);
+    (quotes, scalar_stops(block))
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub fn members_of_text<'a>(text: &'a str, member: &mut dyn FnMut(&'a str, &'a st
             return None;
         }
         let from = s.i;
-        s.value(1)?;
+        s.member_value(1)?;
         // Both ends of each sit next to ASCII bytes (quotes, structure), so they are char
         // boundaries.
         member(&text[start..end], &text[from..s.i]);
@@ -73,6 +73,7 @@ impl Skim<'_> {
     }
 
     /// A string whose opening quote was consumed: (content start, content end, escaped).
+    #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
         let (end, escaped) = string_end(self.b, start)?;
@@ -114,6 +115,18 @@ impl Skim<'_> {
         Some(key)
     }
 
+    /// `value`, with strings (most values of a trace) read inline rather than through a
+    /// call.
+    #[inline(always)]
+    fn member_value(&mut self, depth: usize) -> Option<()> {
+        if self.peek() == Some(b'"') {
+            self.i += 1;
+            self.string().map(drop)
+        } else {
+            self.value(depth)
+        }
+    }
+
     /// Any JSON value, checked and skipped.
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.next()? {
@@ -122,12 +135,12 @@ impl Skim<'_> {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
                 self.items(b'}', |s| {
                     s.key()?;
-                    s.value(depth)
+                    s.member_value(depth)
                 })
             }
             b'[' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.items(b']', |s| s.value(depth))
+                self.items(b']', |s| s.member_value(depth))
             }
             b't' => self.literal(b"rue"),
             b'f' => self.literal(b"alse"),

@@ -42,7 +42,81 @@ impl Order {
             .unwrap_or(u32::MAX);
         (row.time, rank, row.loc.line)
     }
+
+    /// The report order of two rows: `key`, then their contents. Records of a one-line JSON
+    /// array share time, input and line; without the contents their order would depend on
+    /// which worker and run held them. Rows equal in both are equal in the report too.
+    pub fn cmp(&self, a: &DeniedCall, b: &DeniedCall) -> std::cmp::Ordering {
+        self.key(a)
+            .cmp(&self.key(b))
+            .then_with(|| contents(a).cmp(&contents(b)))
+    }
 }
+
+/// Everything a row says besides its place, as one comparable tuple.
+#[allow(clippy::type_complexity)]
+fn contents(
+    row: &DeniedCall,
+) -> (
+    &str,
+    &str,
+    &str,
+    &str,
+    &str,
+    &str,
+    &[crate::catalog::ActionId],
+    Cause,
+    &str,
+    &str,
+    Option<u64>,
+    bool,
+) {
+    (
+        &row.project,
+        &row.user,
+        &row.source_ip,
+        &row.method,
+        &row.path,
+        &row.trace_name,
+        &row.actions,
+        row.cause,
+        &row.missing,
+        &row.request_id,
+        row.dedupe,
+        row.inferable,
+    )
+}
+
+/// A source's next row in the merge heap, ordered as `Order::cmp` orders rows (the key is
+/// computed once, on entry), then by source.
+struct Head {
+    key: (Option<i64>, u32, u64),
+    row: DeniedCall,
+    source: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Head) -> std::cmp::Ordering {
+        self.key
+            .cmp(&other.key)
+            .then_with(|| contents(&self.row).cmp(&contents(&other.row)))
+            .then(self.source.cmp(&other.source))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Head) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Head) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
 
 /// The runs written so far. Dropping it removes their folder, whatever happened.
 #[derive(Debug)]
@@ -62,7 +136,7 @@ impl Runs {
 
     /// Sorts `rows` in report order and writes them as one run.
     pub fn spill(&self, mut rows: Vec<DeniedCall>, order: &Order) -> Result<()> {
-        rows.sort_by_key(|r| order.key(r));
+        rows.sort_by(|a, b| order.cmp(a, b));
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("failed to create {}", self.dir.display()))?;
         let mut paths = self.paths.lock().expect("no panics while holding the lock");
@@ -117,7 +191,7 @@ impl Runs {
             }
             paths.push(path);
         }
-        memory.sort_by_key(|r| order.key(r));
+        memory.sort_by(|a, b| order.cmp(a, b));
         let mut sources: Vec<Source> = vec![Box::new(memory.into_iter().map(Ok))];
         for path in &paths {
             sources.push(open(path)?);
@@ -156,22 +230,25 @@ fn merge_sources(
     reduce: bool,
     emit: &mut dyn FnMut(DeniedCall) -> Result<()>,
 ) -> Result<()> {
-    let mut heads: Vec<Option<DeniedCall>> = Vec::with_capacity(sources.len());
     let mut heap = BinaryHeap::new();
-    for (i, source) in sources.iter_mut().enumerate() {
-        let head = source.next().transpose()?;
-        if let Some(row) = &head {
-            heap.push(Reverse((order.key(row), i)));
+    for (source, rows) in sources.iter_mut().enumerate() {
+        if let Some(row) = rows.next().transpose()? {
+            heap.push(Reverse(Head {
+                key: order.key(&row),
+                row,
+                source,
+            }));
         }
-        heads.push(head);
     }
     let mut group_time = None;
     let mut group_keys: HashSet<u64> = HashSet::new();
-    while let Some(Reverse((_, i))) = heap.pop() {
-        let row = heads[i].take().expect("a queued source has a head");
-        if let Some(next) = sources[i].next().transpose()? {
-            heap.push(Reverse((order.key(&next), i)));
-            heads[i] = Some(next);
+    while let Some(Reverse(Head { row, source, .. })) = heap.pop() {
+        if let Some(next) = sources[source].next().transpose()? {
+            heap.push(Reverse(Head {
+                key: order.key(&next),
+                row: next,
+                source,
+            }));
         }
         if reduce {
             if group_time != Some(row.time) {
@@ -398,6 +475,50 @@ mod tests {
         assert!(folder.exists());
         drop(runs);
         assert!(!folder.exists(), "runs are removed");
+    }
+
+    #[test]
+    fn rows_on_one_line_merge_in_one_order_however_they_are_split() {
+        // The records of a one-line JSON array share time, input and line: only their
+        // contents can order them, whichever runs and memory hold them.
+        let inputs = ["a.json".to_string()];
+        let order = Order::new(&inputs);
+        let rows: Vec<DeniedCall> = (0..12)
+            .map(|i| {
+                let mut r = row(Some(5), 0, 1, Some(100 + i));
+                r.user = format!("user-{}", (i * 7) % 12);
+                r.request_id = format!("req-{i}");
+                r
+            })
+            .collect();
+        let users = |split: usize, reversed: bool| {
+            let dir = tempfile::tempdir().expect("tmp");
+            let runs = Runs::new(dir.path());
+            let mut rows = rows.clone();
+            if reversed {
+                rows.reverse();
+            }
+            let memory = rows.split_off(split);
+            for pair in rows.chunks(2) {
+                runs.spill(pair.to_vec(), &order).expect("spills");
+            }
+            let mut out = Vec::new();
+            runs.merge(memory, &order, &mut |r| {
+                out.push(r.user);
+                Ok(())
+            })
+            .expect("merges");
+            out
+        };
+        let want = users(0, false);
+        let mut sorted = want.clone();
+        sorted.sort();
+        assert_eq!(want, sorted, "ties are broken by the rows' contents");
+        for split in [0, 3, 8, 12] {
+            for reversed in [false, true] {
+                assert_eq!(users(split, reversed), want, "split {split} {reversed}");
+            }
+        }
     }
 
     #[test]

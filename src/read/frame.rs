@@ -315,6 +315,8 @@ fn lines(
             }
         }
         if eof {
+            // Back to the pool, or the next file's reader allocates (and faults in) anew.
+            super::give_buffer(buf);
             stats.lines = line;
             return Ok(stats);
         }
@@ -638,6 +640,7 @@ fn arrays(
                     detail: "the JSON array is not closed".into(),
                 });
             }
+            super::give_buffer(buf);
             stats.lines = scan.line;
             return Ok(stats);
         }

@@ -196,8 +196,10 @@ pub fn open(source: &Source) -> Result<Decoder> {
         rest: raw,
     });
     Ok(if gzip {
+        // Below the mmap threshold pinned in `main.rs`: a mapped buffer per file would be
+        // faulted in anew for each of the thousands of small files in an OBS tree.
         Decoder::Gzip(Box::new(MultiGzDecoder::new(BufReader::with_capacity(
-            256 * 1024,
+            64 * 1024,
             replay,
         ))))
     } else {

@@ -9,6 +9,7 @@ use crate::parse::json::Entries;
 use memchr::memmem;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// What became of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,8 +122,10 @@ fn method_url_in(message: &str) -> Option<(&str, &str)> {
 /// The action named by `Policy doesn't allow <action> to be performed` (also `does not`)
 /// anywhere in `text`.
 pub fn named_action(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    for pos in memmem::find_iter(bytes, b"allow ") {
+    // Built once: a searcher per call cost more than the search in short messages.
+    static ALLOW: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"allow "));
+    for pos in ALLOW.find_iter(text.as_bytes()) {
         let before = &text[..pos];
         let negated = ["doesn't ", "does not ", "doesn\\u0027t ", "doesn’t "]
             .iter()
@@ -166,15 +169,25 @@ pub fn is_gateway_denial(code: &str) -> bool {
 /// `Ecs.0066`-`Ecs.0071`: account restrictions (frozen, in arrears, ...), not IAM policy, so
 /// no evidence about permissions can explain them.
 fn has_restriction_code(text: &str) -> bool {
+    static PREFIX: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"ecs.00"));
     let lower = text.to_ascii_lowercase();
-    (66..=71).any(|n| memmem::find(lower.as_bytes(), format!("ecs.00{n}").as_bytes()).is_some())
+    let bytes = lower.as_bytes();
+    PREFIX.find_iter(bytes).any(|at| {
+        matches!(
+            bytes.get(at + 6..at + 8),
+            Some([b'6', b'6'..=b'9']) | Some([b'7', b'0' | b'1'])
+        )
+    })
 }
 
 fn has_denial_code(text: &str) -> bool {
+    static CODES: LazyLock<Vec<memmem::Finder<'static>>> =
+        LazyLock::new(|| DENIAL_CODES.iter().map(memmem::Finder::new).collect());
     let lower = text.to_ascii_lowercase();
-    DENIAL_CODES
+    CODES
         .iter()
-        .any(|code| memmem::find(lower.as_bytes(), code).is_some())
+        .any(|code| code.find(lower.as_bytes()).is_some())
 }
 
 /// The request body's facts that classification needs.
@@ -236,20 +249,20 @@ impl<'b> LazyBody<'b> {
 
 /// Picks among an endpoint's candidates by body key. Returns the candidates left, or the
 /// key no candidate claims.
-fn by_body_key(
+fn by_body_key<'c>(
     catalog: &Catalog,
-    candidates: &[ActionId],
+    candidates: &'c [ActionId],
     body: &LazyBody,
-) -> Result<Vec<ActionId>, String> {
+) -> Result<Cow<'c, [ActionId]>, String> {
     let keyed = candidates
         .iter()
         .any(|a| !catalog.actions[*a as usize].body_keys.is_empty());
     if candidates.len() < 2 || !keyed {
-        return Ok(candidates.to_vec());
+        return Ok(Cow::Borrowed(candidates));
     }
     let body = body.get();
     if body.keys.is_empty() {
-        return Ok(candidates.to_vec());
+        return Ok(Cow::Borrowed(candidates));
     }
     let chosen: Vec<ActionId> = candidates
         .iter()
@@ -262,7 +275,23 @@ fn by_body_key(
     if chosen.is_empty() {
         Err(body.keys[0].to_string())
     } else {
-        Ok(chosen)
+        Ok(Cow::Owned(chosen))
+    }
+}
+
+/// The endpoints a path matched: at most one for a known method, any number without.
+enum Endpoints<'c> {
+    One(Option<&'c Endpoint>),
+    Any(Vec<&'c Endpoint>),
+}
+
+impl<'c> Endpoints<'c> {
+    fn iter(&self) -> impl Iterator<Item = &'c Endpoint> + '_ {
+        let (one, any): (Option<&'c Endpoint>, &[&'c Endpoint]) = match self {
+            Endpoints::One(e) => (*e, &[]),
+            Endpoints::Any(list) => (None, list),
+        };
+        one.into_iter().chain(any.iter().copied())
     }
 }
 
@@ -300,21 +329,34 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
     let mut unclaimed_key = None;
     let mut matched = false;
     if let Some(p) = path {
-        let segs: Vec<&str> = segments(p).collect();
-        let endpoints: Vec<&Endpoint> = match method.as_deref() {
-            Some(m) => catalog.match_path(m, &segs).into_iter().collect(),
-            None => catalog.match_path_any_method(&segs),
+        // Paths have a handful of segments: keep them on the stack.
+        let mut few = [""; 16];
+        let mut count = 0;
+        for (slot, seg) in few.iter_mut().zip(segments(p)) {
+            *slot = seg;
+            count += 1;
+        }
+        let many: Vec<&str>;
+        let segs: &[&str] = if count < few.len() {
+            &few[..count]
+        } else {
+            many = segments(p).collect();
+            &many
         };
-        for endpoint in &endpoints {
+        let endpoints = match method.as_deref() {
+            Some(m) => Endpoints::One(catalog.match_path(m, segs)),
+            None => Endpoints::Any(catalog.match_path_any_method(segs)),
+        };
+        for endpoint in endpoints.iter() {
             matched = true;
-            project = project.or_else(|| project_in(endpoint, &segs));
+            project = project.or_else(|| project_in(endpoint, segs));
             match by_body_key(catalog, &endpoint.actions, &body) {
-                Ok(list) => actions.extend(list),
+                Ok(list) => actions.extend(list.iter()),
                 Err(key) => unclaimed_key = Some(key),
             }
         }
         if !matched {
-            project = project_guess(&segs);
+            project = project_guess(segs);
         }
     }
     if !matched && let Some(name) = record.trace_name.as_deref() {
@@ -326,7 +368,7 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
                 CompiledRule::Api(index) => {
                     let endpoint = &catalog.endpoints[*index];
                     match by_body_key(catalog, &endpoint.actions, &body) {
-                        Ok(list) => actions.extend(list),
+                        Ok(list) => actions.extend(list.iter()),
                         Err(key) => unclaimed_key = Some(key),
                     }
                 }
@@ -342,29 +384,38 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
 
     let response = record.response.as_deref();
     let message = record.message.as_deref();
-    let named = response
-        .and_then(named_action)
-        .or_else(|| message.and_then(named_action));
+    // Only a denial (or a call whose status does not say) can use the named action: most
+    // calls are allowed, and their response bodies need no search.
+    let named_in = || {
+        response
+            .and_then(named_action)
+            .or_else(|| message.and_then(named_action))
+    };
     let gateway = record
         .gateway_code
         .as_deref()
         .is_some_and(is_gateway_denial);
-    let outcome = match record.status {
-        Some(403) => Outcome::Denied,
-        None if gateway => Outcome::Denied,
-        Some(s) if s < 400 => Outcome::Allowed,
-        Some(_) => Outcome::Failed,
-        None if named.is_some()
-            || response.is_some_and(has_denial_code)
-            || message.is_some_and(has_denial_code) =>
-        {
-            Outcome::Denied
+    let (outcome, named) = match record.status {
+        Some(403) => (Outcome::Denied, named_in()),
+        None if gateway => (Outcome::Denied, named_in()),
+        Some(s) if s < 400 => (Outcome::Allowed, None),
+        Some(_) => (Outcome::Failed, None),
+        None => {
+            let named = named_in();
+            let outcome = if named.is_some()
+                || response.is_some_and(has_denial_code)
+                || message.is_some_and(has_denial_code)
+            {
+                Outcome::Denied
+            } else {
+                match record.trace_rating.as_deref() {
+                    Some("normal") => Outcome::Allowed,
+                    Some(_) => Outcome::Failed,
+                    None => Outcome::Unknown,
+                }
+            };
+            (outcome, named.filter(|_| outcome == Outcome::Denied))
         }
-        None => match record.trace_rating.as_deref() {
-            Some("normal") => Outcome::Allowed,
-            Some(_) => Outcome::Failed,
-            None => Outcome::Unknown,
-        },
     };
     let mut cause = None;
     if outcome == Outcome::Denied && !actions.is_empty() {
@@ -646,6 +697,23 @@ mod tests {
     }
 
     #[test]
+    fn long_paths_are_read_whole() {
+        let c = crate::catalog::builtin().expect("built-in catalog");
+        // Sixteen segments and more leave the stack buffer for a vector: the same answers.
+        for extra in [13, 14, 15, 30] {
+            let tail = "/x".repeat(extra);
+            let path = format!("/v2.1/{P}/servers{tail}");
+            let r = record(Some("GET"), Some(&path), None, None);
+            let call = classify(&c, &r);
+            assert!(call.actions.is_empty(), "{path}");
+            assert_eq!(call.project.as_deref(), Some(P), "{path}");
+        }
+        let path = format!("/v2.1/{P}/servers/detail");
+        let r = record(Some("GET"), Some(&path), None, None);
+        assert_eq!(names(&c, &classify(&c, &r).actions), ["ecs:servers:list"]);
+    }
+
+    #[test]
     fn gateway_codes_and_restrictions() {
         let c = crate::catalog::builtin().expect("built-in catalog");
         // status, gateway code, response -> outcome, cause, inferable
@@ -712,6 +780,30 @@ mod tests {
                 "{status:?} {code:?} {response:?}"
             );
         }
+        for n in 66..=71 {
+            assert!(has_restriction_code(&format!("x ECS.00{n} y")), "{n}");
+            assert!(
+                has_restriction_code(&format!("ecs.0010 then Ecs.00{n}")),
+                "{n}"
+            );
+        }
+        for text in [
+            "Ecs.0065", "Ecs.0072", "Ecs.0060", "Ecs.0006", "Ecs.006", "ecs.00",
+        ] {
+            assert!(!has_restriction_code(text), "{text}");
+        }
+        // Only a denial carries the action its message names.
+        let mut r = record(Some("GET"), Some("/v2.1/p/servers/s1/tags"), None, None);
+        r.status = Some(200);
+        r.response = Some(Cow::Borrowed(
+            "Policy doesn't allow ecs:servers:get to be performed.",
+        ));
+        assert_eq!(classify(&c, &r).missing, None);
+        r.status = None;
+        r.trace_rating = Some(Cow::Borrowed("warning"));
+        let call = classify(&c, &r);
+        assert_eq!(call.outcome, Outcome::Denied);
+        assert_eq!(call.missing.as_deref(), Some("ecs:servers:get"));
         assert!(is_gateway_denial(" APIG.0302"));
         assert!(!is_gateway_denial("APIG.302"));
         assert!(!is_gateway_denial("IAM.0302"));

@@ -6,7 +6,6 @@
 //! candidates) next to the permissions allowed calls `proven`; `infer` resolves them once
 //! the whole run is counted, because evidence after a denial counts as much as before.
 
-use crate::catalog::compiled::{PermSet, perm_contains};
 use crate::catalog::{ActionId, Catalog};
 use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
@@ -144,7 +143,62 @@ pub type Verdict = (Vec<ActionId>, Cause, String);
 /// Evidence of held permissions per (project, user) (`who` keys), as bit sets over the
 /// catalog's permissions: memory is a few words per pair, and recording an allowed call is
 /// one lookup and a few word operations.
-pub type Proven = HashMap<(u64, u64), PermSet>;
+pub type Proven = HashMap<(u64, u64), Held>;
+
+/// Words of a `Held` set kept in the table entry itself: 256 permissions, more than the
+/// built-in catalog has.
+const INLINE_WORDS: usize = 4;
+
+/// A set of permissions as bits over `Catalog::permissions`, the first `INLINE_WORDS`
+/// words inline: recording an allowed call then touches the table entry only, not a
+/// second allocation (that second cache miss was a third of counting an ECS trace).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    inline: [u64; INLINE_WORDS],
+    /// Words from `INLINE_WORDS` on, only for catalogs with more permissions.
+    more: Option<Box<[u64]>>,
+}
+
+impl Held {
+    /// Word `w` of the set, for writing; grows `more` when needed.
+    fn word_mut(&mut self, w: usize) -> &mut u64 {
+        if w < INLINE_WORDS {
+            return &mut self.inline[w];
+        }
+        let i = w - INLINE_WORDS;
+        let more = self.more.get_or_insert_with(Default::default);
+        if more.len() <= i {
+            let mut grown = more.to_vec();
+            grown.resize(i + 1, 0);
+            *more = grown.into_boxed_slice();
+        }
+        &mut more[i]
+    }
+
+    /// The words of the set in order (trailing words may be missing: they are zero).
+    fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.inline
+            .iter()
+            .chain(self.more.iter().flat_map(|m| m.iter()))
+            .copied()
+    }
+
+    /// Whether permission `index` is in the set.
+    pub fn contains(&self, index: usize) -> bool {
+        self.words()
+            .nth(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+
+    /// Adds every permission of `other`.
+    fn union(&mut self, other: &Held) {
+        for (w, bits) in other.words().enumerate() {
+            if bits != 0 {
+                *self.word_mut(w) |= bits;
+            }
+        }
+    }
+}
 
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
@@ -436,13 +490,7 @@ impl Tally {
         }
         self.denied_calls.extend(other.denied_calls);
         for (pair, set) in other.proven {
-            let held = self.proven.entry(pair).or_default();
-            if held.len() < set.len() {
-                held.resize(set.len(), 0);
-            }
-            for (word, bits) in held.iter_mut().zip(set) {
-                *word |= bits;
-            }
+            self.proven.entry(pair).or_default().union(&set);
         }
         for (key, name) in other.project_names {
             self.project_names.entry(key).or_insert(name);
@@ -555,27 +603,26 @@ fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, acti
     };
     let held = proven.entry((who(project), who(user))).or_default();
     let info = &catalog.actions[*first as usize];
-    if held.len() < info.depends_set.len() {
-        held.resize(info.depends_set.len(), 0);
-    }
-    for (w, word) in held.iter_mut().enumerate() {
-        let shared = rest.iter().fold(info.depends_set[w], |acc, a| {
+    for (w, first_word) in info.depends_set.iter().enumerate() {
+        let shared = rest.iter().fold(*first_word, |acc, a| {
             acc & catalog.actions[*a as usize].depends_set[w]
         });
-        *word |= shared;
+        if shared != 0 {
+            *held.word_mut(w) |= shared;
+        }
     }
     if rest.is_empty() {
-        held[info.permission / 64] |= 1 << (info.permission % 64);
+        *held.word_mut(info.permission / 64) |= 1 << (info.permission % 64);
     }
 }
 
 /// The permissions in a bit set, by name.
-pub fn held_by(catalog: &Catalog, set: &PermSet) -> HashSet<String> {
+pub fn held_by(catalog: &Catalog, set: &Held) -> HashSet<String> {
     catalog
         .permissions
         .iter()
         .enumerate()
-        .filter(|(i, _)| perm_contains(set, *i))
+        .filter(|(i, _)| set.contains(*i))
         .map(|(_, name)| name.clone())
         .collect()
 }
@@ -627,6 +674,27 @@ pub fn infer_cause(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_sets_reach_past_their_inline_words() {
+        // Permission indexes inside and past the inline words, as a catalog with more
+        // than 256 permissions has.
+        let mut a = Held::default();
+        let mut b = Held::default();
+        for i in [0, 63, 64, 255] {
+            *a.word_mut(i / 64) |= 1 << (i % 64);
+        }
+        for i in [256, 700] {
+            *b.word_mut(i / 64) |= 1 << (i % 64);
+        }
+        assert!(a.contains(255) && !a.contains(256) && !a.contains(10_000));
+        assert!(b.contains(700) && !b.contains(699) && !b.contains(0));
+        a.union(&b);
+        let held: Vec<usize> = (0..1000).filter(|i| a.contains(*i)).collect();
+        assert_eq!(held, [0, 63, 64, 255, 256, 700]);
+        b.union(&Held::default());
+        assert_eq!((0..1000).filter(|i| b.contains(*i)).count(), 2);
+    }
 
     #[test]
     fn templates() {

@@ -34,12 +34,6 @@ pub struct ActionInfo {
 /// evidence of allowed calls is recorded with word operations instead of string hashing.
 pub type PermSet = Vec<u64>;
 
-/// Whether permission `index` is in `set`.
-pub fn perm_contains(set: &PermSet, index: usize) -> bool {
-    set.get(index / 64)
-        .is_some_and(|w| w & (1 << (index % 64)) != 0)
-}
-
 /// One API template and the actions it may be.
 #[derive(Debug, Clone)]
 pub struct Endpoint {

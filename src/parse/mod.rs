@@ -733,6 +733,47 @@ mod tests {
     }
 
     #[test]
+    fn members_after_a_skipped_service_still_count_when_they_can() {
+        let map = FieldMap::default();
+        let vpc = |s: &str| s == "VPC";
+        let skimmed = |text: &str| match skim_json(text.as_bytes(), &map, &vpc) {
+            None => "serde",
+            Some(Skimmed::Skipped) => "skipped",
+            Some(Skimmed::Record(_)) => "record",
+        };
+        // Envelope keys after the service still make an envelope (serde reads it)...
+        let inner = r#"[{"trace_id":"a","service_type":"ECS"}]"#;
+        assert_eq!(
+            skimmed(&format!(r#"{{"service_type":"VPC","traces":{inner}}}"#)),
+            "serde"
+        );
+        assert_eq!(
+            skimmed(r#"{"service_type":"VPC","cts":{"trace_id":"b"}}"#),
+            "serde"
+        );
+        // ...unless a trace key says the object is a trace, before or after them.
+        assert_eq!(
+            skimmed(r#"{"service_type":"VPC","cts":{},"trace_name":"x"}"#),
+            "skipped"
+        );
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","service_type":"VPC","cts":{}}"#),
+            "skipped"
+        );
+        // The first of two service keys decides; the rest is still validated.
+        assert_eq!(
+            skimmed(r#"{"service_type":"VPC","service_type":"ECS"}"#),
+            "skipped"
+        );
+        assert_eq!(
+            skimmed(r#"{"service_type":"ECS","service_type":"VPC"}"#),
+            "record"
+        );
+        assert_eq!(skimmed(r#"{"service_type":"VPC","n":[1,}"#), "serde");
+        assert_eq!(skimmed(r#"{"service_type":"VPC","n":1} x"#), "serde");
+    }
+
+    #[test]
     fn skim_leaves_escaped_keys_to_serde() {
         // `\/` decodes to `/`: the skim would see a different key than serde does.
         let map = FieldMap::new(&[(Field::Path, "a/b".into())]);

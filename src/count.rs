@@ -229,6 +229,21 @@ pub struct DeniedCall {
     pub inferable: bool,
 }
 
+impl DeniedCall {
+    /// The row's free-text fields in report order: project, user, source IP, method, path,
+    /// trace name.
+    pub fn texts(&self) -> [&str; 6] {
+        [
+            &self.project,
+            &self.user,
+            &self.source_ip,
+            &self.method,
+            &self.path,
+            &self.trace_name,
+        ]
+    }
+}
+
 /// A record that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ErrorRow {

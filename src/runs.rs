@@ -54,30 +54,20 @@ impl Order {
 }
 
 /// Everything a row says besides its place, as one comparable tuple.
-#[allow(clippy::type_complexity)]
-fn contents(
-    row: &DeniedCall,
-) -> (
-    &str,
-    &str,
-    &str,
-    &str,
-    &str,
-    &str,
-    &[crate::catalog::ActionId],
+type Contents<'r> = (
+    [&'r str; 6],
+    &'r [crate::catalog::ActionId],
     Cause,
-    &str,
-    &str,
+    &'r str,
+    &'r str,
     Option<u64>,
     bool,
-) {
+);
+
+/// See `Contents`.
+fn contents(row: &DeniedCall) -> Contents<'_> {
     (
-        &row.project,
-        &row.user,
-        &row.source_ip,
-        &row.method,
-        &row.path,
-        &row.trace_name,
+        row.texts(),
         &row.actions,
         row.cause,
         &row.missing,
@@ -293,14 +283,7 @@ fn write_row(w: &mut impl Write, row: &DeniedCall) -> std::io::Result<()> {
     }
     w.write_all(&row.loc.file.to_le_bytes())?;
     w.write_all(&row.loc.line.to_le_bytes())?;
-    for s in [
-        &row.project,
-        &row.user,
-        &row.source_ip,
-        &row.method,
-        &row.path,
-        &row.trace_name,
-    ] {
+    for s in row.texts() {
         text(w, s)?;
     }
     let count = u16::try_from(row.actions.len()).map_err(std::io::Error::other)?;

@@ -171,7 +171,7 @@ fn process_line(
     let auto = shared.config.format == Format::Auto;
     let json_like = matches!(bytes.first(), Some(b'{') | Some(b'['));
     let access_record = |format: Option<AccessFormat>| {
-        let text = std::str::from_utf8(bytes).ok()?;
+        let text = simdutf8::basic::from_utf8(bytes).ok()?;
         match format {
             Some(f) => access::parse(text, f),
             None => access::parse_any(text).map(|(_, r)| r),

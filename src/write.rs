@@ -181,11 +181,80 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
     Ok(())
 }
 
+/// Writes every report into `dir`. denied_calls.csv, the one that can have millions of
+/// rows, is written on a second thread while the others are written here.
 fn write_all(
     dir: &Path,
     tally: &Tally,
     memory: Vec<DeniedCall>,
     runs: &Runs,
+    catalog: &Catalog,
+    inputs: &[String],
+    raw: bool,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let calls =
+            scope.spawn(|| write_denied_calls(dir, tally, memory, runs, catalog, inputs, raw));
+        let others = write_aggregates(dir, tally, catalog, inputs, raw);
+        let calls = calls
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        others.and(calls)
+    })
+}
+
+/// denied_calls.csv: every denied call in report order, inference applied.
+fn write_denied_calls(
+    dir: &Path,
+    tally: &Tally,
+    memory: Vec<DeniedCall>,
+    runs: &Runs,
+    catalog: &Catalog,
+    inputs: &[String],
+    raw: bool,
+) -> Result<()> {
+    let mut w = Report::create(&dir.join("denied_calls.csv"), raw)?;
+    w.write_record([
+        "time",
+        "project_id",
+        "user",
+        "source_ip",
+        "method",
+        "path",
+        "trace_name",
+        "action",
+        "cause",
+        "missing_permission",
+        "request_id",
+        "input",
+        "enterprise_project",
+    ])?;
+    runs.merge(memory, &Order::new(inputs), &mut |mut row| {
+        tally.resolve(catalog, &mut row);
+        w.write_record([
+            &row.time.map(time::format).unwrap_or_default(),
+            &row.project,
+            &row.user,
+            &row.source_ip,
+            &row.method,
+            &row.path,
+            &row.trace_name,
+            &names(catalog, &row.actions),
+            row.cause.as_str(),
+            &row.missing,
+            &row.request_id,
+            &input_of(inputs, row.loc.file, row.loc.line),
+            enterprise_scope(catalog, &row.actions),
+        ])
+    })?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Every report but denied_calls.csv: they are built from the aggregates.
+fn write_aggregates(
+    dir: &Path,
+    tally: &Tally,
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
@@ -236,42 +305,6 @@ fn write_all(
             }
         }
     }
-    w.flush()?;
-
-    let mut w = Report::create(&dir.join("denied_calls.csv"), raw)?;
-    w.write_record([
-        "time",
-        "project_id",
-        "user",
-        "source_ip",
-        "method",
-        "path",
-        "trace_name",
-        "action",
-        "cause",
-        "missing_permission",
-        "request_id",
-        "input",
-        "enterprise_project",
-    ])?;
-    runs.merge(memory, &Order::new(inputs), &mut |mut row| {
-        tally.resolve(catalog, &mut row);
-        w.write_record([
-            &row.time.map(time::format).unwrap_or_default(),
-            &row.project,
-            &row.user,
-            &row.source_ip,
-            &row.method,
-            &row.path,
-            &row.trace_name,
-            &names(catalog, &row.actions),
-            row.cause.as_str(),
-            &row.missing,
-            &row.request_id,
-            &input_of(inputs, row.loc.file, row.loc.line),
-            enterprise_scope(catalog, &row.actions),
-        ])
-    })?;
     w.flush()?;
 
     let mut w = Report::create(&dir.join("projects.csv"), raw)?;

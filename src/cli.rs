@@ -128,7 +128,7 @@ pub struct ScanArgs {
     /// Directory for the reports.
     #[arg(short, long, value_name = "DIR", default_value = "permtrail-report")]
     pub out: PathBuf,
-    /// Worker threads (default: all cores).
+    /// Worker threads of the scan (default: all cores); the reports are then written on two.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
     /// Catalog to use instead of the built-in one (repeatable; earlier inputs win).

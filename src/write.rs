@@ -28,13 +28,18 @@ pub const REPORTS: [&str; 8] = [
 
 fn names(catalog: &Catalog, ids: &[ActionId]) -> String {
     let mut out = String::new();
+    names_into(catalog, ids, &mut out);
+    out
+}
+
+/// `names`, appended to `out`.
+fn names_into(catalog: &Catalog, ids: &[ActionId], out: &mut String) {
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
             out.push('|');
         }
         out.push_str(catalog.name(*id));
     }
-    out
 }
 
 /// The enterprise-project scope shared by all `ids`, empty when unknown or mixed.
@@ -122,10 +127,13 @@ impl Report {
     }
 }
 
-/// `input` column text: the input's name and the record's line.
-fn input_of(inputs: &[String], file: u32, line: u64) -> String {
+/// The `input` column of a denied call, `name:line`, appended to `out`.
+fn input_into(inputs: &[String], file: u32, line: u64, out: &mut String) {
+    use std::fmt::Write as _;
     let name = inputs.get(file as usize).map(String::as_str).unwrap_or("?");
-    format!("{name}:{line}")
+    out.push_str(name);
+    // Writing into a String cannot fail.
+    let _ = write!(out, ":{line}");
 }
 
 /// Writes every report into `out` (created if missing). `inputs` names input files by index;
@@ -229,21 +237,31 @@ fn write_denied_calls(
         "input",
         "enterprise_project",
     ])?;
+    // Built fields are written into buffers kept across rows: a bad day has millions.
+    let (mut when, mut actions, mut input) = (String::new(), String::new(), String::new());
     runs.merge(memory, &Order::new(inputs), &mut |mut row| {
         tally.resolve(catalog, &mut row);
+        when.clear();
+        if let Some(t) = row.time {
+            time::format_into(t, &mut when);
+        }
+        actions.clear();
+        names_into(catalog, &row.actions, &mut actions);
+        input.clear();
+        input_into(inputs, row.loc.file, row.loc.line, &mut input);
         w.write_record([
-            &row.time.map(time::format).unwrap_or_default(),
+            &when,
             &row.project,
             &row.user,
             &row.source_ip,
             &row.method,
             &row.path,
             &row.trace_name,
-            &names(catalog, &row.actions),
+            &actions,
             row.cause.as_str(),
             &row.missing,
             &row.request_id,
-            &input_of(inputs, row.loc.file, row.loc.line),
+            &input,
             enterprise_scope(catalog, &row.actions),
         ])
     })?;

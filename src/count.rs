@@ -208,39 +208,138 @@ pub struct ProjectTally {
     pub denials: HashMap<DenialKey, DenialStats>,
 }
 
+/// The text fields of a `DeniedCall`, in the order a row keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Project,
+    User,
+    SourceIp,
+    Method,
+    Path,
+    TraceName,
+    RequestId,
+    /// Last, so that inference can replace it in place.
+    Missing,
+}
+
+/// How many `Text` fields a row has.
+pub const TEXTS: usize = 8;
+
 /// One row of denied_calls.csv. `dedupe` is the trace-id hash when the record had one, so
 /// copies of one trace can be reduced to one row at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeniedCall {
     pub time: Option<Millis>,
     pub loc: Loc,
-    pub project: String,
-    pub user: String,
-    pub source_ip: String,
-    pub method: String,
-    pub path: String,
-    pub trace_name: String,
+    /// The `Text` fields joined in their order; field k ends at `ends[k]`. One allocation
+    /// instead of eight: a bad day has millions of rows, each built, written to a run,
+    /// read back and written out.
+    text: String,
+    ends: [usize; TEXTS],
     pub actions: Vec<ActionId>,
     pub cause: Cause,
-    pub missing: String,
-    pub request_id: String,
     pub dedupe: Option<u64>,
     /// An `unknown` denial that `Tally::infer` may re-explain.
     pub inferable: bool,
 }
 
 impl DeniedCall {
+    /// A row whose text fields are `texts`, in `Text` order.
+    pub fn new(
+        time: Option<Millis>,
+        loc: Loc,
+        texts: [&str; TEXTS],
+        actions: Vec<ActionId>,
+        cause: Cause,
+        dedupe: Option<u64>,
+        inferable: bool,
+    ) -> DeniedCall {
+        let mut text = String::with_capacity(texts.iter().map(|t| t.len()).sum());
+        let mut ends = [0; TEXTS];
+        for (end, field) in ends.iter_mut().zip(texts) {
+            text.push_str(field);
+            *end = text.len();
+        }
+        DeniedCall {
+            time,
+            loc,
+            text,
+            ends,
+            actions,
+            cause,
+            dedupe,
+            inferable,
+        }
+    }
+
+    /// A row from its text fields already joined (`text`, field k ending at `ends[k]`);
+    /// `None` unless the ends rise to `text`'s end on char boundaries.
+    pub fn from_joined(
+        time: Option<Millis>,
+        loc: Loc,
+        (text, ends): (String, [usize; TEXTS]),
+        actions: Vec<ActionId>,
+        cause: Cause,
+        dedupe: Option<u64>,
+        inferable: bool,
+    ) -> Option<DeniedCall> {
+        let rising = ends.windows(2).all(|w| w[0] <= w[1]);
+        let bounded = ends.iter().all(|&e| text.is_char_boundary(e));
+        (rising && bounded && ends[TEXTS - 1] == text.len()).then_some(DeniedCall {
+            time,
+            loc,
+            text,
+            ends,
+            actions,
+            cause,
+            dedupe,
+            inferable,
+        })
+    }
+
+    /// One text field.
+    pub fn get(&self, field: Text) -> &str {
+        let k = field as usize;
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.text[start..self.ends[k]]
+    }
+
+    /// Every text field, in `Text` order.
+    pub fn all_texts(&self) -> [&str; TEXTS] {
+        [
+            Text::Project,
+            Text::User,
+            Text::SourceIp,
+            Text::Method,
+            Text::Path,
+            Text::TraceName,
+            Text::RequestId,
+            Text::Missing,
+        ]
+        .map(|field| self.get(field))
+    }
+
     /// The row's free-text fields in report order: project, user, source IP, method, path,
     /// trace name.
     pub fn texts(&self) -> [&str; 6] {
-        [
-            &self.project,
-            &self.user,
-            &self.source_ip,
-            &self.method,
-            &self.path,
-            &self.trace_name,
-        ]
+        let all = self.all_texts();
+        [all[0], all[1], all[2], all[3], all[4], all[5]]
+    }
+
+    /// Replaces the missing permission (what inference concluded).
+    pub fn set_missing(&mut self, missing: &str) {
+        self.text.truncate(self.ends[Text::Missing as usize - 1]);
+        self.text.push_str(missing);
+        self.ends[Text::Missing as usize] = self.text.len();
+    }
+
+    /// Upper-cases the method in place (`get(Text::Method)` is ASCII-folded only).
+    fn uppercase_method(&mut self) {
+        let k = Text::Method as usize;
+        let start = self.ends[k - 1];
+        if let Some(method) = self.text.get_mut(start..self.ends[k]) {
+            method.make_ascii_uppercase();
+        }
     }
 }
 
@@ -338,26 +437,26 @@ impl Tally {
         if call.outcome == Outcome::Denied
             && let Some(cause) = call.cause
         {
-            self.denied_calls.push(DeniedCall {
-                time: record.time,
+            let mut row = DeniedCall::new(
+                record.time,
                 loc,
-                project: project.to_string(),
-                user: record.user.as_deref().unwrap_or("").to_string(),
-                source_ip: record.source_ip.as_deref().unwrap_or("").to_string(),
-                method: call
-                    .method
-                    .as_deref()
-                    .map(str::to_ascii_uppercase)
-                    .unwrap_or_default(),
-                path: call.path.as_deref().unwrap_or("").to_string(),
-                trace_name: record.trace_name.as_deref().unwrap_or("").to_string(),
-                actions: call.actions.clone(),
+                [
+                    project,
+                    record.user.as_deref().unwrap_or(""),
+                    record.source_ip.as_deref().unwrap_or(""),
+                    call.method.as_deref().unwrap_or(""),
+                    call.path.as_deref().unwrap_or(""),
+                    record.trace_name.as_deref().unwrap_or(""),
+                    record.request_id.as_deref().unwrap_or(""),
+                    call.missing.as_deref().unwrap_or(""),
+                ],
+                call.actions.clone(),
                 cause,
-                missing: call.missing.clone().unwrap_or_default(),
-                request_id: record.request_id.as_deref().unwrap_or("").to_string(),
                 dedupe,
-                inferable: call.inferable,
-            });
+                call.inferable,
+            );
+            row.uppercase_method();
+            self.denied_calls.push(row);
         }
         if !counted {
             self.duplicates += 1;
@@ -593,9 +692,14 @@ impl Tally {
         if row.cause != Cause::Unknown || !row.inferable {
             return;
         }
-        let key = (who(&row.project), who(&row.user), actions_key(&row.actions));
-        let verdict = match self.verdicts.get(&key) {
-            Some(&id) => self.verdict_list[id as usize].clone(),
+        let key = (
+            who(row.get(Text::Project)),
+            who(row.get(Text::User)),
+            actions_key(&row.actions),
+        );
+        let inferred;
+        let (actions, cause, missing) = match self.verdicts.get(&key) {
+            Some(&id) => &self.verdict_list[id as usize],
             // Only a repeat of a trace counted elsewhere can miss its group.
             None => {
                 let held = self
@@ -603,10 +707,13 @@ impl Tally {
                     .get(&(key.0, key.1))
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
-                infer_cause(catalog, Some(&held), &row.actions)
+                inferred = infer_cause(catalog, Some(&held), &row.actions);
+                &inferred
             }
         };
-        (row.actions, row.cause, row.missing) = verdict;
+        row.actions.clone_from(actions);
+        row.cause = *cause;
+        row.set_missing(missing);
     }
 }
 
@@ -689,6 +796,65 @@ pub fn infer_cause(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_rows_keep_their_text_fields_apart() {
+        let texts = ["p", "", "é", "post", "/x", "t", "r", "m1"];
+        let mut row = DeniedCall::new(
+            None,
+            Loc::default(),
+            texts,
+            vec![1],
+            Cause::Unknown,
+            None,
+            true,
+        );
+        assert_eq!(row.all_texts(), texts);
+        row.uppercase_method();
+        row.set_missing("ecs:servers:list|ecs:servers:get");
+        assert_eq!(
+            row.all_texts(),
+            [
+                "p",
+                "",
+                "é",
+                "POST",
+                "/x",
+                "t",
+                "r",
+                "ecs:servers:list|ecs:servers:get"
+            ]
+        );
+        row.set_missing("");
+        assert_eq!(row.get(Text::Missing), "");
+        assert_eq!(row.texts(), ["p", "", "é", "POST", "/x", "t"]);
+        // Joined fields from a run: ends must rise to the end on char boundaries.
+        let joined = |text: &str, ends: [usize; TEXTS]| {
+            DeniedCall::from_joined(
+                None,
+                Loc::default(),
+                (text.into(), ends),
+                vec![],
+                Cause::Unknown,
+                None,
+                false,
+            )
+        };
+        assert!(joined("aé", [1, 1, 1, 1, 1, 1, 1, 3]).is_some());
+        assert!(
+            joined("aé", [2, 2, 2, 2, 2, 2, 2, 3]).is_none(),
+            "inside a char"
+        );
+        assert!(joined("aé", [1, 0, 1, 1, 1, 1, 1, 3]).is_none(), "falling");
+        assert!(
+            joined("aé", [1, 1, 1, 1, 1, 1, 1, 1]).is_none(),
+            "short of the end"
+        );
+        assert!(
+            joined("aé", [1, 1, 1, 1, 1, 1, 1, 9]).is_none(),
+            "past the end"
+        );
+    }
 
     #[test]
     fn held_sets_reach_past_their_inline_words() {

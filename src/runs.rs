@@ -5,7 +5,7 @@
 //! here decides what a row says; that is `count`'s job.
 
 use crate::classify::Cause;
-use crate::count::{DeniedCall, Loc};
+use crate::count::{DeniedCall, Loc, TEXTS, Text};
 use anyhow::{Context, Result};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -70,8 +70,8 @@ fn contents(row: &DeniedCall) -> Contents<'_> {
         row.texts(),
         &row.actions,
         row.cause,
-        &row.missing,
-        &row.request_id,
+        row.get(Text::Missing),
+        row.get(Text::RequestId),
         row.dedupe,
         row.inferable,
     )
@@ -273,10 +273,10 @@ impl Drop for Runs {
     }
 }
 
-// A run is a sequence of rows, each its fields in `DeniedCall` order: integers
-// little-endian, an absent one as a 0 byte and a present one as a 1 byte before it,
-// strings as a u32 length and their bytes, actions as a u16 count and u16 ids, the cause
-// by its name. Runs live only while one scan writes its reports, so the format needs no
+// A run is a sequence of rows, each: time, location, the text fields in `Text` order,
+// actions, cause, de-duplication key, inferable flag. Integers are little-endian, an absent
+// one as a 0 byte and a present one as a 1 byte before it, strings as a u32 length and
+// their bytes, actions as a u16 count and u16 ids, the cause by its name. Runs live only while one scan writes its reports, so the format needs no
 // version. Binary rather than CSV: a bad day's millions of denials go through here
 // twice, and CSV's quoting, parsing and UTF-8 checks on numbers were a tenth of such a run.
 
@@ -296,7 +296,7 @@ fn write_row(w: &mut impl Write, row: &DeniedCall) -> std::io::Result<()> {
     }
     w.write_all(&row.loc.file.to_le_bytes())?;
     w.write_all(&row.loc.line.to_le_bytes())?;
-    for s in row.texts() {
+    for s in row.all_texts() {
         text(w, s)?;
     }
     let count = u16::try_from(row.actions.len()).map_err(std::io::Error::other)?;
@@ -305,8 +305,6 @@ fn write_row(w: &mut impl Write, row: &DeniedCall) -> std::io::Result<()> {
         w.write_all(&id.to_le_bytes())?;
     }
     text(w, row.cause.as_str())?;
-    text(w, &row.missing)?;
-    text(w, &row.request_id)?;
     match row.dedupe {
         Some(d) => {
             w.write_all(&[1])?;
@@ -327,14 +325,16 @@ fn read_row(r: &mut impl BufRead) -> Result<Option<DeniedCall>> {
         r.read_exact(&mut b)?;
         Ok(b)
     }
-    fn text(r: &mut impl Read) -> Result<String> {
+    /// Appends one text field to `into` (checked as UTF-8 by the caller).
+    fn text_into(r: &mut impl Read, into: &mut Vec<u8>) -> Result<()> {
         let len = u32::from_le_bytes(bytes(r)?) as usize;
-        // Sized up front (a growing vector reallocated several times per field), but not
-        // beyond 64 KiB on the word of a length that a damaged run may have wrong.
-        let mut s = Vec::with_capacity(len.min(1 << 16));
-        r.take(len as u64).read_to_end(&mut s)?;
-        anyhow::ensure!(s.len() == len, "a text field is cut short");
-        Ok(String::from_utf8(s)?)
+        let start = into.len();
+        // Grown up front, but not beyond 64 KiB on the word of a length that a damaged
+        // run may have wrong.
+        into.reserve(len.min(1 << 16));
+        r.take(len as u64).read_to_end(into)?;
+        anyhow::ensure!(into.len() - start == len, "a text field is cut short");
+        Ok(())
     }
     fn flag(r: &mut impl Read) -> Result<bool> {
         match bytes::<1>(r)? {
@@ -350,34 +350,26 @@ fn read_row(r: &mut impl BufRead) -> Result<Option<DeniedCall>> {
         file: u32::from_le_bytes(bytes(r)?),
         line: u64::from_le_bytes(bytes(r)?),
     };
-    let [project, user, source_ip, method, path, trace_name] = [(); 6].map(|()| text(r));
+    let mut joined = Vec::new();
+    let mut ends = [0; TEXTS];
+    for end in &mut ends {
+        text_into(r, &mut joined)?;
+        *end = joined.len();
+    }
     let count = u16::from_le_bytes(bytes(r)?);
     let actions = (0..count)
         .map(|_| bytes(r).map(u16::from_le_bytes))
         .collect::<Result<_>>()?;
-    let cause = Cause::parse(&text(r)?).context("unknown cause")?;
-    let missing = text(r)?;
-    let request_id = text(r)?;
+    let mut cause = Vec::new();
+    text_into(r, &mut cause)?;
+    let cause = Cause::parse(std::str::from_utf8(&cause)?).context("unknown cause")?;
     let dedupe = flag(r)?
         .then(|| bytes(r).map(u64::from_le_bytes))
         .transpose()?;
     let inferable = flag(r)?;
-    Ok(Some(DeniedCall {
-        time,
-        loc,
-        project: project?,
-        user: user?,
-        source_ip: source_ip?,
-        method: method?,
-        path: path?,
-        trace_name: trace_name?,
-        actions,
-        cause,
-        missing,
-        request_id,
-        dedupe,
-        inferable,
-    }))
+    let joined = String::from_utf8(joined)?;
+    let row = DeniedCall::from_joined(time, loc, (joined, ends), actions, cause, dedupe, inferable);
+    Ok(Some(row.context("text fields out of order")?))
 }
 
 #[cfg(test)]
@@ -385,22 +377,31 @@ mod tests {
     use super::*;
 
     fn row(time: Option<i64>, file: u32, line: u64, dedupe: Option<u64>) -> DeniedCall {
-        DeniedCall {
+        with_texts(
             time,
-            loc: Loc { file, line },
-            project: "p,\"q\"\nr".into(),
-            user: String::new(),
-            source_ip: String::new(),
-            method: String::new(),
-            path: String::new(),
-            trace_name: String::new(),
-            actions: vec![3, 7],
-            cause: Cause::Unknown,
-            missing: String::new(),
-            request_id: String::new(),
+            file,
+            line,
             dedupe,
-            inferable: true,
-        }
+            ["p,\"q\"\nr", "", "", "", "", "", "", ""],
+        )
+    }
+
+    fn with_texts(
+        time: Option<i64>,
+        file: u32,
+        line: u64,
+        dedupe: Option<u64>,
+        texts: [&str; TEXTS],
+    ) -> DeniedCall {
+        DeniedCall::new(
+            time,
+            Loc { file, line },
+            texts,
+            vec![3, 7],
+            Cause::Unknown,
+            dedupe,
+            true,
+        )
     }
 
     fn merged(runs: &Runs, memory: Vec<DeniedCall>, order: &Order) -> Vec<(Option<i64>, u32, u64)> {
@@ -415,10 +416,22 @@ mod tests {
 
     #[test]
     fn rows_survive_a_round_trip() {
-        let mut rows = vec![row(Some(-5), 2, 9, Some(u64::MAX)), row(None, 0, 1, None)];
-        rows[1].project = "with \"quotes\", commas\nand a newline, é".into();
+        let texts = [
+            "with \"quotes\", commas\nand a newline, é",
+            "user",
+            "",
+            "POST",
+            "/v2.1/p/servers/s/action",
+            "startServer",
+            "req-1",
+            "ecs:servers:list|ecs:servers:get",
+        ];
+        let mut rows = vec![
+            row(Some(-5), 2, 9, Some(u64::MAX)),
+            with_texts(None, 0, 1, None, texts),
+        ];
         rows[1].actions = vec![3, 1, 65535];
-        rows[1].inferable = true;
+        rows[1].inferable = false;
         let mut bytes = Vec::new();
         for r in &rows {
             write_row(&mut bytes, r).expect("writes");
@@ -483,10 +496,10 @@ mod tests {
         let order = Order::new(&inputs);
         let rows: Vec<DeniedCall> = (0..12)
             .map(|i| {
-                let mut r = row(Some(5), 0, 1, Some(100 + i));
-                r.user = format!("user-{}", (i * 7) % 12);
-                r.request_id = format!("req-{i}");
-                r
+                let user = format!("user-{}", (i * 7) % 12);
+                let request = format!("req-{i}");
+                let texts = ["p", &user, "", "", "", "", &request, ""];
+                with_texts(Some(5), 0, 1, Some(100 + i), texts)
             })
             .collect();
         let users = |split: usize, reversed: bool| {
@@ -502,7 +515,7 @@ mod tests {
             }
             let mut out = Vec::new();
             runs.merge(memory, &order, &mut |r| {
-                out.push(r.user);
+                out.push(r.get(Text::User).to_string());
                 Ok(())
             })
             .expect("merges");

@@ -4,7 +4,7 @@
 //! half-written report.
 
 use crate::catalog::{ActionId, Catalog};
-use crate::count::{DeniedCall, Tally};
+use crate::count::{DeniedCall, Tally, Text};
 use crate::parse::time::{self, Millis};
 use crate::runs::{Order, Runs};
 use anyhow::{Context, Result};
@@ -251,16 +251,16 @@ fn write_denied_calls(
         input_into(inputs, row.loc.file, row.loc.line, &mut input);
         w.write_record([
             &when,
-            &row.project,
-            &row.user,
-            &row.source_ip,
-            &row.method,
-            &row.path,
-            &row.trace_name,
+            row.get(Text::Project),
+            row.get(Text::User),
+            row.get(Text::SourceIp),
+            row.get(Text::Method),
+            row.get(Text::Path),
+            row.get(Text::TraceName),
             &actions,
             row.cause.as_str(),
-            &row.missing,
-            &row.request_id,
+            row.get(Text::Missing),
+            row.get(Text::RequestId),
             &input,
             enterprise_scope(catalog, &row.actions),
         ])

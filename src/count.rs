@@ -260,16 +260,9 @@ impl DeniedCall {
             text.push_str(field);
             *end = text.len();
         }
-        DeniedCall {
-            time,
-            loc,
-            text,
-            ends,
-            actions,
-            cause,
-            dedupe,
-            inferable,
-        }
+        let joined = (text, ends);
+        DeniedCall::from_joined(time, loc, joined, actions, cause, dedupe, inferable)
+            .expect("whole fields joined in order")
     }
 
     /// A row from its text fields already joined (`text`, field k ending at `ends[k]`);

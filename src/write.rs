@@ -153,7 +153,14 @@ pub fn write_reports(
     fs::create_dir_all(&staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
     let memory = std::mem::take(&mut tally.denied_calls);
-    let result = write_all(&staging, tally, memory, runs, catalog, inputs, raw).and_then(|()| {
+    let into = Into {
+        dir: &staging,
+        tally,
+        catalog,
+        inputs,
+        raw,
+    };
+    let result = write_all(&into, memory, runs).and_then(|()| {
         for name in REPORTS {
             let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
             fs::rename(&from, &to)
@@ -189,21 +196,21 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
     Ok(())
 }
 
-/// Writes every report into `dir`. denied_calls.csv, the one that can have millions of
-/// rows, is written on a second thread while the others are written here.
-fn write_all(
-    dir: &Path,
-    tally: &Tally,
-    memory: Vec<DeniedCall>,
-    runs: &Runs,
-    catalog: &Catalog,
-    inputs: &[String],
+/// What every report is written from, and where to.
+struct Into<'a> {
+    dir: &'a Path,
+    tally: &'a Tally,
+    catalog: &'a Catalog,
+    inputs: &'a [String],
     raw: bool,
-) -> Result<()> {
+}
+
+/// Writes every report. denied_calls.csv, the one that can have millions of rows, is
+/// written on a second thread while the others are written here.
+fn write_all(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
     std::thread::scope(|scope| {
-        let calls =
-            scope.spawn(|| write_denied_calls(dir, tally, memory, runs, catalog, inputs, raw));
-        let others = write_aggregates(dir, tally, catalog, inputs, raw);
+        let calls = scope.spawn(|| write_denied_calls(into, memory, runs));
+        let others = write_aggregates(into);
         let calls = calls
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -212,16 +219,9 @@ fn write_all(
 }
 
 /// denied_calls.csv: every denied call in report order, inference applied.
-fn write_denied_calls(
-    dir: &Path,
-    tally: &Tally,
-    memory: Vec<DeniedCall>,
-    runs: &Runs,
-    catalog: &Catalog,
-    inputs: &[String],
-    raw: bool,
-) -> Result<()> {
-    let mut w = Report::create(&dir.join("denied_calls.csv"), raw)?;
+fn write_denied_calls(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+    let (tally, catalog, inputs) = (into.tally, into.catalog, into.inputs);
+    let mut w = Report::create(&into.dir.join("denied_calls.csv"), into.raw)?;
     w.write_record([
         "time",
         "project_id",
@@ -270,13 +270,14 @@ fn write_denied_calls(
 }
 
 /// Every report but denied_calls.csv: they are built from the aggregates.
-fn write_aggregates(
-    dir: &Path,
-    tally: &Tally,
-    catalog: &Catalog,
-    inputs: &[String],
-    raw: bool,
-) -> Result<()> {
+fn write_aggregates(into: &Into) -> Result<()> {
+    let Into {
+        dir,
+        tally,
+        catalog,
+        inputs,
+        raw,
+    } = *into;
     let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
     projects.sort_by(|a, b| a.0.cmp(b.0));
 

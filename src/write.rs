@@ -153,7 +153,7 @@ pub fn write_reports(
     fs::create_dir_all(&staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
     let memory = std::mem::take(&mut tally.denied_calls);
-    let into = Into {
+    let into = ReportInput {
         dir: &staging,
         tally,
         catalog,
@@ -197,7 +197,7 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
 }
 
 /// What every report is written from, and where to.
-struct Into<'a> {
+struct ReportInput<'a> {
     dir: &'a Path,
     tally: &'a Tally,
     catalog: &'a Catalog,
@@ -207,7 +207,7 @@ struct Into<'a> {
 
 /// Writes every report. denied_calls.csv, the one that can have millions of rows, is
 /// written on a second thread while the others are written here.
-fn write_all(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+fn write_all(into: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
     std::thread::scope(|scope| {
         let calls = scope.spawn(|| write_denied_calls(into, memory, runs));
         let others = write_aggregates(into);
@@ -219,7 +219,7 @@ fn write_all(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
 }
 
 /// denied_calls.csv: every denied call in report order, inference applied.
-fn write_denied_calls(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+fn write_denied_calls(into: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
     let (tally, catalog, inputs) = (into.tally, into.catalog, into.inputs);
     let mut w = Report::create(&into.dir.join("denied_calls.csv"), into.raw)?;
     w.write_record([
@@ -270,8 +270,8 @@ fn write_denied_calls(into: &Into, memory: Vec<DeniedCall>, runs: &Runs) -> Resu
 }
 
 /// Every report but denied_calls.csv: they are built from the aggregates.
-fn write_aggregates(into: &Into) -> Result<()> {
-    let Into {
+fn write_aggregates(into: &ReportInput) -> Result<()> {
+    let ReportInput {
         dir,
         tally,
         catalog,

@@ -279,22 +279,6 @@ fn by_body_key<'c>(
     }
 }
 
-/// The endpoints a path matched: at most one for a known method, any number without.
-enum Endpoints<'c> {
-    One(Option<&'c Endpoint>),
-    Any(Vec<&'c Endpoint>),
-}
-
-impl<'c> Endpoints<'c> {
-    fn iter(&self) -> impl Iterator<Item = &'c Endpoint> + '_ {
-        let (one, any): (Option<&'c Endpoint>, &[&'c Endpoint]) = match self {
-            Endpoints::One(e) => (*e, &[]),
-            Endpoints::Any(list) => (None, list),
-        };
-        one.into_iter().chain(any.iter().copied())
-    }
-}
-
 fn project_in<'r>(endpoint: &Endpoint, segs: &[&'r str]) -> Option<&'r str> {
     endpoint.project_segment.and_then(|i| segs.get(i).copied())
 }
@@ -343,11 +327,19 @@ pub fn classify<'r>(catalog: &Catalog, record: &'r Record<'r>) -> Call<'r> {
             many = segments(p).collect();
             &many
         };
-        let endpoints = match method.as_deref() {
-            Some(m) => Endpoints::One(catalog.match_path(m, segs)),
-            None => Endpoints::Any(catalog.match_path_any_method(segs)),
+        // At most one endpoint for a known method, any number without.
+        let (one, any);
+        let endpoints: &[&Endpoint] = match method.as_deref() {
+            Some(m) => {
+                one = catalog.match_path(m, segs);
+                one.as_slice()
+            }
+            None => {
+                any = catalog.match_path_any_method(segs);
+                &any
+            }
         };
-        for endpoint in endpoints.iter() {
+        for endpoint in endpoints {
             matched = true;
             project = project.or_else(|| project_in(endpoint, segs));
             match by_body_key(catalog, &endpoint.actions, &body) {

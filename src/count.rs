@@ -11,6 +11,7 @@ use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
 use crate::parse::time::Millis;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// errors.csv reason for a record read with its invalid UTF-8 bytes replaced (still counted).
@@ -185,9 +186,17 @@ impl Held {
 
     /// Whether permission `index` is in the set.
     pub fn contains(&self, index: usize) -> bool {
-        self.words()
-            .nth(index / 64)
-            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+        let w = index / 64;
+        let word = match w.checked_sub(INLINE_WORDS) {
+            None => self.inline[w],
+            Some(i) => self
+                .more
+                .as_ref()
+                .and_then(|m| m.get(i))
+                .copied()
+                .unwrap_or(0),
+        };
+        word & (1 << (index % 64)) != 0
     }
 
     /// Adds every permission of `other`.
@@ -325,14 +334,14 @@ impl DeniedCall {
         self.text.push_str(missing);
         self.ends[Text::Missing as usize] = self.text.len();
     }
+}
 
-    /// Upper-cases the method in place (`get(Text::Method)` is ASCII-folded only).
-    fn uppercase_method(&mut self) {
-        let k = Text::Method as usize;
-        let start = self.ends[k - 1];
-        if let Some(method) = self.text.get_mut(start..self.ends[k]) {
-            method.make_ascii_uppercase();
-        }
+/// A call's method as reports write it, in upper case; borrowed when it already is.
+fn method_of<'c>(call: &'c Call) -> Cow<'c, str> {
+    match call.method.as_deref() {
+        Some(m) if m.bytes().any(|b| b.is_ascii_lowercase()) => Cow::Owned(m.to_ascii_uppercase()),
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Borrowed(""),
     }
 }
 
@@ -430,14 +439,14 @@ impl Tally {
         if call.outcome == Outcome::Denied
             && let Some(cause) = call.cause
         {
-            let mut row = DeniedCall::new(
+            let row = DeniedCall::new(
                 record.time,
                 loc,
                 [
                     project,
                     record.user.as_deref().unwrap_or(""),
                     record.source_ip.as_deref().unwrap_or(""),
-                    call.method.as_deref().unwrap_or(""),
+                    &method_of(call),
                     call.path.as_deref().unwrap_or(""),
                     record.trace_name.as_deref().unwrap_or(""),
                     record.request_id.as_deref().unwrap_or(""),
@@ -448,7 +457,6 @@ impl Tally {
                 dedupe,
                 call.inferable,
             );
-            row.uppercase_method();
             self.denied_calls.push(row);
         }
         if !counted {
@@ -465,11 +473,7 @@ impl Tally {
         widen(&mut stats.seen, record.time);
         let denied = call.outcome == Outcome::Denied;
         if call.actions.is_empty() {
-            let method = call
-                .method
-                .as_deref()
-                .map(str::to_ascii_uppercase)
-                .unwrap_or_default();
+            let method = method_of(call).into_owned();
             let mut template = call.path.as_deref().map(path_template).unwrap_or_default();
             if let Some(key) = &call.unclaimed_key {
                 template.push_str(&format!(" (body: {key})"));
@@ -792,7 +796,7 @@ mod tests {
 
     #[test]
     fn denied_rows_keep_their_text_fields_apart() {
-        let texts = ["p", "", "é", "post", "/x", "t", "r", "m1"];
+        let texts = ["p", "", "é", "POST", "/x", "t", "r", "m1"];
         let mut row = DeniedCall::new(
             None,
             Loc::default(),
@@ -803,7 +807,6 @@ mod tests {
             true,
         );
         assert_eq!(row.all_texts(), texts);
-        row.uppercase_method();
         row.set_missing("ecs:servers:list|ecs:servers:get");
         assert_eq!(
             row.all_texts(),
@@ -847,6 +850,52 @@ mod tests {
             joined("aé", [1, 1, 1, 1, 1, 1, 1, 9]).is_none(),
             "past the end"
         );
+    }
+
+    #[test]
+    fn reports_write_methods_in_upper_case() {
+        let catalog = crate::catalog::builtin().expect("built-in catalog");
+        let record = Record::default();
+        let call = |method: &'static str, actions: Vec<ActionId>| Call {
+            actions,
+            project: Some(Cow::Borrowed("p")),
+            method: Some(Cow::Borrowed(method)),
+            path: Some(Cow::Borrowed("/v2.1/p/unknown")),
+            unclaimed_key: None,
+            outcome: Outcome::Denied,
+            cause: Some(Cause::Unknown),
+            missing: None,
+            inferable: false,
+        };
+        let mut tally = Tally::default();
+        tally.add(
+            &catalog,
+            &record,
+            &call("post", vec![]),
+            Loc::default(),
+            None,
+            true,
+        );
+        tally.add(
+            &catalog,
+            &record,
+            &call("Get", vec![1]),
+            Loc::default(),
+            None,
+            true,
+        );
+        let methods: Vec<&str> = tally
+            .denied_calls
+            .iter()
+            .map(|row| row.get(Text::Method))
+            .collect();
+        assert_eq!(methods, ["POST", "GET"]);
+        let keys: Vec<&str> = tally.unclassified.keys().map(|k| k.0.as_str()).collect();
+        assert_eq!(keys, ["POST"]);
+        assert!(matches!(
+            method_of(&call("PUT", vec![])),
+            Cow::Borrowed("PUT")
+        ));
     }
 
     #[test]

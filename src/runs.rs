@@ -34,7 +34,7 @@ impl Order {
     }
 
     /// The report order of a row: time (none first), then input name, then line.
-    pub fn key(&self, row: &DeniedCall) -> (Option<i64>, u32, u64) {
+    pub fn key(&self, row: &DeniedCall) -> Key {
         let rank = self
             .rank
             .get(row.loc.file as usize)
@@ -47,11 +47,17 @@ impl Order {
     /// array share time, input and line; without the contents their order would depend on
     /// which worker and run held them. Rows equal in both are equal in the report too.
     pub fn cmp(&self, a: &DeniedCall, b: &DeniedCall) -> std::cmp::Ordering {
-        self.key(a)
-            .cmp(&self.key(b))
-            .then_with(|| contents(a).cmp(&contents(b)))
+        place(self.key(a), a).cmp(&place(self.key(b), b))
     }
 }
+
+/// A row's report order: its `Order::key`, then everything else it says.
+fn place(key: Key, row: &DeniedCall) -> (Key, Contents<'_>) {
+    (key, contents(row))
+}
+
+/// See `Order::key`.
+type Key = (Option<i64>, u32, u64);
 
 /// Everything a row says besides its place, as one comparable tuple.
 type Contents<'r> = (
@@ -81,16 +87,15 @@ fn contents(row: &DeniedCall) -> Contents<'_> {
 /// computed once, on entry), then by source. The row is boxed so the heap moves a few
 /// words rather than a whole row, and each source reuses its box for its next row.
 struct Head {
-    key: (Option<i64>, u32, u64),
+    key: Key,
     row: Box<DeniedCall>,
     source: usize,
 }
 
 impl Ord for Head {
     fn cmp(&self, other: &Head) -> std::cmp::Ordering {
-        self.key
-            .cmp(&other.key)
-            .then_with(|| contents(&self.row).cmp(&contents(&other.row)))
+        place(self.key, &self.row)
+            .cmp(&place(other.key, &other.row))
             .then(self.source.cmp(&other.source))
     }
 }
@@ -276,9 +281,10 @@ impl Drop for Runs {
 // A run is a sequence of rows, each: time, location, the text fields in `Text` order,
 // actions, cause, de-duplication key, inferable flag. Integers are little-endian, an absent
 // one as a 0 byte and a present one as a 1 byte before it, strings as a u32 length and
-// their bytes, actions as a u16 count and u16 ids, the cause by its name. Runs live only while one scan writes its reports, so the format needs no
-// version. Binary rather than CSV: a bad day's millions of denials go through here
-// twice, and CSV's quoting, parsing and UTF-8 checks on numbers were a tenth of such a run.
+// their bytes, actions as a u16 count and u16 ids, the cause by its name. Runs live only
+// while one scan writes its reports, so the format needs no version. Binary rather than
+// CSV: a bad day's millions of denials go through here twice, and CSV's quoting, parsing
+// and UTF-8 checks on numbers were a tenth of such a run.
 
 /// Appends `row` to a run.
 fn write_row(w: &mut impl Write, row: &DeniedCall) -> std::io::Result<()> {

@@ -23,7 +23,7 @@ pub fn record_key(id: &str, record: &crate::parse::Record) -> u64 {
     // every short field into its buffer first, and took twice as long.
     let mut fixed = [0u8; 12];
     fixed[..8].copy_from_slice(&record.time.unwrap_or(i64::MIN).to_le_bytes());
-    fixed[8..10].copy_from_slice(&record.status.map_or(u16::MAX, |s| s).to_le_bytes());
+    fixed[8..10].copy_from_slice(&record.status.unwrap_or(u16::MAX).to_le_bytes());
     fixed[10] = u8::from(record.time.is_some()) | u8::from(record.status.is_some()) << 1;
     fixed[11] = u8::from(record.bad_status);
     let mut h = xxh3_64_with_seed(&fixed, xxh3_64(id.as_bytes()));

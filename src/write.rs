@@ -153,14 +153,14 @@ pub fn write_reports(
     fs::create_dir_all(&staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
     let memory = std::mem::take(&mut tally.denied_calls);
-    let from = ReportInput {
+    let job = ReportJob {
         dir: &staging,
         tally,
         catalog,
         inputs,
         raw,
     };
-    let result = write_all(&from, memory, runs).and_then(|()| {
+    let result = write_all(&job, memory, runs).and_then(|()| {
         for name in REPORTS {
             let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
             fs::rename(&from, &to)
@@ -197,7 +197,7 @@ fn write_policies(path: &Path, policies: BTreeMap<&str, Vec<&str>>) -> Result<()
 }
 
 /// What every report is written from, and where to.
-struct ReportInput<'a> {
+struct ReportJob<'a> {
     dir: &'a Path,
     tally: &'a Tally,
     catalog: &'a Catalog,
@@ -207,10 +207,10 @@ struct ReportInput<'a> {
 
 /// Writes every report. denied_calls.csv, the one that can have millions of rows, is
 /// written on a second thread while the others are written here.
-fn write_all(from: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
     std::thread::scope(|scope| {
-        let calls = scope.spawn(|| write_denied_calls(from, memory, runs));
-        let others = write_aggregates(from);
+        let calls = scope.spawn(|| write_denied_calls(job, memory, runs));
+        let others = write_aggregates(job);
         let calls = calls
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -219,9 +219,9 @@ fn write_all(from: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) -> Result
 }
 
 /// denied_calls.csv: every denied call in report order, inference applied.
-fn write_denied_calls(from: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
-    let (tally, catalog, inputs) = (from.tally, from.catalog, from.inputs);
-    let mut w = Report::create(&from.dir.join("denied_calls.csv"), from.raw)?;
+fn write_denied_calls(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+    let (tally, catalog, inputs) = (job.tally, job.catalog, job.inputs);
+    let mut w = Report::create(&job.dir.join("denied_calls.csv"), job.raw)?;
     w.write_record([
         "time",
         "project_id",
@@ -270,14 +270,14 @@ fn write_denied_calls(from: &ReportInput, memory: Vec<DeniedCall>, runs: &Runs) 
 }
 
 /// Every report but denied_calls.csv: they are built from the aggregates.
-fn write_aggregates(from: &ReportInput) -> Result<()> {
-    let ReportInput {
+fn write_aggregates(job: &ReportJob) -> Result<()> {
+    let ReportJob {
         dir,
         tally,
         catalog,
         inputs,
         raw,
-    } = *from;
+    } = *job;
     let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
     projects.sort_by(|a, b| a.0.cmp(b.0));
 

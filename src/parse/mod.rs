@@ -733,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn members_after_a_skipped_service_still_count_when_they_can() {
+    fn envelope_keys_still_count_after_a_skipped_service() {
         let map = FieldMap::default();
         let vpc = |s: &str| s == "VPC";
         let skimmed = |text: &str| match skim_json(text.as_bytes(), &map, &vpc) {

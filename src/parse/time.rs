@@ -154,15 +154,10 @@ pub fn format_into(ms: Millis, out: &mut String) {
     match Utc.timestamp_millis_opt(ms).single() {
         // Four-digit years by hand: chrono interprets its format string on every call.
         Some(t) if (0..=9999).contains(&t.year()) => {
-            let mut digits = |value: u32, width: usize, after: char| {
-                let mut buf = [b'0'; 4];
-                let mut v = value;
-                for slot in buf[..width].iter_mut().rev() {
-                    *slot = b'0' + (v % 10) as u8;
-                    v /= 10;
+            let mut digits = |value: u32, width: u32, after: char| {
+                for place in (0..width).rev() {
+                    out.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
                 }
-                // ASCII digits only.
-                out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
                 out.push(after);
             };
             digits(t.year() as u32, 4, '-');

@@ -451,7 +451,7 @@ pub fn skim_json<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
-    skim::members(bytes, &mut |key, value| {
+    skim::members(bytes, |key, value| {
         if let Some(targets) = fields.lookup(key) {
             captured.take(targets, key, value);
         }
@@ -538,7 +538,7 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
     // The skim reads the object without building anything; repeated members keep the
     // first, as serde's fallback below does.
     let mut found: [Option<&str>; 3] = [None; 3];
-    let skimmed = skim::members_of_text(object, &mut |key, value| {
+    let skimmed = skim::members_of_text(object, |key, value| {
         let slot = match key {
             "name" => 0,
             "user_name" => 1,

@@ -18,7 +18,7 @@ const MAX_DEPTH: usize = 64;
 /// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
-pub fn members<'a>(bytes: &'a [u8], member: &mut dyn FnMut(&'a str, &'a str)) -> Option<()> {
+pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(&'a str, &'a str)) -> Option<()> {
     // Checked up front so the scan may treat every byte at or above 0x80 as part of a
     // valid string. simdutf8 checks 32 or 64 bytes a step (std's check goes a word at a
     // time), and needs no error details here.
@@ -27,7 +27,7 @@ pub fn members<'a>(bytes: &'a [u8], member: &mut dyn FnMut(&'a str, &'a str)) ->
 
 /// `members` of text already known to be UTF-8 (a value inside a record), without
 /// checking it again.
-pub fn members_of_text<'a>(text: &'a str, member: &mut dyn FnMut(&'a str, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(&'a str, &'a str)) -> Option<()> {
     let bytes = text.as_bytes();
     let mut s = Skim { b: bytes, i: 0 };
     s.ws();
@@ -201,7 +201,7 @@ mod tests {
 
     fn all(text: &str) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
-        members(text.as_bytes(), &mut |k, v| {
+        members(text.as_bytes(), |k: &str, v: &str| {
             out.push((k.to_string(), v.to_string()))
         })?;
         Some(out)

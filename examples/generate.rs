@@ -17,7 +17,6 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -1499,19 +1498,15 @@ fn decode_only(paths: &[PathBuf], threads: usize) -> Result<()> {
         files
             .par_iter()
             .map(|p| -> Result<(u64, u64)> {
-                let file =
-                    File::open(p).with_context(|| format!("failed to open {}", p.display()))?;
-                let input = file.metadata()?.len();
-                let mut head = [0u8; 2];
-                let n = File::open(p)?.read(&mut head)?;
-                let mut reader: Box<dyn Read> = if n == 2 && head == [0x1f, 0x8b] {
-                    Box::new(MultiGzDecoder::new(std::io::BufReader::with_capacity(
-                        256 << 10,
-                        file,
-                    )))
-                } else {
-                    Box::new(file)
+                let input = std::fs::metadata(p)
+                    .with_context(|| format!("failed to open {}", p.display()))?
+                    .len();
+                // The scan's own decoders, so this is the limit for the same backend.
+                let source = permtrail::read::Source {
+                    name: p.display().to_string(),
+                    path: Some(p.clone()),
                 };
+                let mut reader = permtrail::read::open(&source)?;
                 let mut buf = vec![0u8; 1 << 20];
                 let mut total = 0u64;
                 loop {

@@ -2,6 +2,7 @@
 //! a stream into chunks that end on record boundaries. What a record means is `parse`'s job.
 
 pub mod frame;
+mod inflate;
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
@@ -93,6 +94,8 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
 pub enum Decoder {
     Plain(Box<dyn Read + Send>),
     Gzip(Box<MultiGzDecoder<BufReader<Box<dyn Read + Send>>>>),
+    /// A small gzip file, inflated whole (`inflate`).
+    Inflated(inflate::Inflated),
 }
 
 impl Read for Decoder {
@@ -100,6 +103,7 @@ impl Read for Decoder {
         match self {
             Decoder::Plain(r) => r.read(buf),
             Decoder::Gzip(r) => r.read(buf),
+            Decoder::Inflated(r) => r.read(buf),
         }
     }
 }
@@ -107,7 +111,7 @@ impl Read for Decoder {
 /// Whether the stream was compressed, for the summary.
 impl Decoder {
     pub fn is_gzip(&self) -> bool {
-        matches!(self, Decoder::Gzip(_))
+        matches!(self, Decoder::Gzip(_) | Decoder::Inflated(_))
     }
 }
 
@@ -179,17 +183,54 @@ impl<R: Read> Read for Replay<R> {
     }
 }
 
+/// A reader whose only content is a read error (then the end).
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        self.0.take().map_or(Ok(0), Err)
+    }
+}
+
 /// Opens a source and picks plain or gzip by its first two bytes (`1f 8b`).
 pub fn open(source: &Source) -> Result<Decoder> {
+    // The size of a small regular file: small gzip files are inflated whole.
+    let mut small = None;
     let mut raw: Box<dyn Read + Send> = match &source.path {
         Some(path) => {
-            Box::new(File::open(path).with_context(|| format!("failed to open {}", source.name))?)
+            let file =
+                File::open(path).with_context(|| format!("failed to open {}", source.name))?;
+            small = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file() && m.len() <= inflate::MAX_INPUT as u64)
+                .map(|m| m.len() as usize);
+            Box::new(file)
         }
         None => Box::new(io::stdin()),
     };
     let mut head = Vec::with_capacity(2);
     fill(&mut raw, &mut head, 2).with_context(|| format!("failed to read {}", source.name))?;
     let gzip = head == [0x1f, 0x8b];
+    if let (true, Some(size)) = (gzip, small) {
+        let mut input = inflate::take_input();
+        input.extend_from_slice(&head);
+        // One byte more than the file had: a file that grew since is streamed.
+        let read = fill(&mut raw, &mut input, size + 1);
+        if read.is_ok()
+            && input.len() <= size
+            && let Some(inflated) = inflate::gunzip(&input)
+        {
+            inflate::give_input(input);
+            return Ok(Decoder::Inflated(inflated));
+        }
+        // Streamed after all, from the same bytes: those read so far, then the rest of
+        // the file, or the read error that stopped them.
+        head = input;
+        if let Err(e) = read {
+            raw = Box::new(Failed(Some(e)));
+        }
+    }
     let replay: Box<dyn Read + Send> = Box::new(Replay {
         head,
         pos: 0,
@@ -214,3 +255,102 @@ pub fn size_of(path: &Path) -> u64 {
 
 pub(crate) use fill as fill_from;
 pub use frame::{Chunk, Framing, Span};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(data).expect("in memory");
+        e.finish().expect("in memory")
+    }
+
+    /// What `open` reads from a file holding `bytes`: its decoder's kind and the bytes
+    /// and error the decoder gives.
+    fn read_file(bytes: &[u8]) -> (&'static str, Vec<u8>, Option<io::ErrorKind>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.json.gz");
+        std::fs::write(&path, bytes).expect("write");
+        let source = Source {
+            name: "t".into(),
+            path: Some(path),
+        };
+        let mut decoder = open(&source).expect("opens");
+        let kind = match &decoder {
+            Decoder::Plain(_) => "plain",
+            Decoder::Gzip(_) => "stream",
+            Decoder::Inflated(_) => "whole",
+        };
+        let mut out = Vec::new();
+        let error = decoder.read_to_end(&mut out).err().map(|e| e.kind());
+        (kind, out, error)
+    }
+
+    /// What the streaming decoder alone makes of `bytes`.
+    fn streamed(bytes: &[u8]) -> (Vec<u8>, Option<io::ErrorKind>) {
+        let mut out = Vec::new();
+        let error = MultiGzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .err()
+            .map(|e| e.kind());
+        (out, error)
+    }
+
+    #[test]
+    fn small_gzip_files_decode_whole_to_what_the_stream_gives() {
+        let text: Vec<u8> = (0..50_000)
+            .flat_map(|i| format!("{{\"n\":{i},\"s\":\"é\\\"x\"}}\n").into_bytes())
+            .collect();
+        let one = gz(&text);
+        let (kind, out, error) = read_file(&one);
+        assert_eq!((kind, error), ("whole", None));
+        assert_eq!(out, text);
+        assert_eq!(read_file(&gz(b"")), ("whole", Vec::new(), None));
+
+        // Everything a single member filling the file is not goes to the stream, which
+        // then reads exactly what it reads on its own.
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        let mut garbage = one.clone();
+        garbage.extend_from_slice(b"not gzip");
+        let mut corrupt = one.clone();
+        corrupt[one.len() / 2] ^= 0xff;
+        let mut bad_crc = one.clone();
+        let at = one.len() - 8;
+        bad_crc[at] ^= 1;
+        let mut short_size = one.clone();
+        let at = one.len() - 4;
+        short_size[at..].copy_from_slice(&100u32.to_le_bytes());
+        let mut huge_size = one.clone();
+        huge_size[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let truncated = one[..one.len() - 3].to_vec();
+        for (name, bytes) in [
+            ("two members", two),
+            ("trailing garbage", garbage),
+            ("corrupt", corrupt),
+            ("bad crc", bad_crc),
+            ("size too small", short_size),
+            ("size too large", huge_size),
+            ("truncated", truncated),
+        ] {
+            let (kind, out, error) = read_file(&bytes);
+            assert_eq!(kind, "stream", "{name}");
+            assert_eq!((out, error), streamed(&bytes), "{name}");
+        }
+    }
+
+    #[test]
+    fn gzip_files_over_the_limit_stream() {
+        // Incompressible bytes, so the compressed file passes the input limit.
+        let mut state = 7u64;
+        let noise: Vec<u8> = (0..inflate::MAX_INPUT + 4096)
+            .map(|_| crate::testing::xorshift(&mut state) as u8)
+            .collect();
+        let (kind, out, error) = read_file(&gz(&noise));
+        assert_eq!((kind, error), ("stream", None));
+        assert!(out == noise);
+    }
+}

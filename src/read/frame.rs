@@ -500,13 +500,35 @@ impl ArrayScan {
     /// byte loop reads its own way). Returns false when it stopped on such a block without
     /// moving. The state it leaves is the byte loop's for the same bytes: a test compares.
     fn blocks(&mut self, buf: &[u8], spans: &mut Vec<Span>) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.blocks_avx2(buf, spans) };
+        }
+        self.blocks_with(buf, spans, crate::bytes::block64)
+    }
+
+    /// `blocks` compiled for AVX2, reading each block in two 32-byte steps.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn blocks_avx2(&mut self, buf: &[u8], spans: &mut Vec<Span>) -> bool {
+        self.blocks_with(buf, spans, |block| crate::bytes::block64_avx2(block))
+    }
+
+    #[inline(always)]
+    fn blocks_with(
+        &mut self,
+        buf: &[u8],
+        spans: &mut Vec<Span>,
+        block64: impl Fn(&[u8]) -> crate::bytes::Block64,
+    ) -> bool {
         let start = self.pos;
         // All ones while a string runs on past the block; the escape carry is 1 when the
         // next block's first byte is escaped.
         let mut string = 0u64;
         let mut carry = 0u64;
         while self.pos + 64 <= buf.len() {
-            let m = crate::bytes::block64(&buf[self.pos..self.pos + 64]);
+            let m = block64(&buf[self.pos..self.pos + 64]);
             let mut next_carry = carry;
             let escaped = crate::bytes::escaped_bits(m.backslash, &mut next_carry);
             let inside = crate::bytes::prefix_xor(m.quote & !escaped) ^ string;

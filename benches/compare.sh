@@ -241,7 +241,7 @@ if [[ $GZ == 1 ]]; then
         measure "duckdb read_json (2 threads)" "$G" gz "$JSONL_SIZE" 1 \
             "$DUCK_PY" "$TMP/duck.py" "$JSONL_GZ" newline_delimited
     fi
-    measure "decode-only (flate2, 1 thread)" "$G" gz "$JSONL_SIZE" "$RUNS" \
+    measure "decode-only (zlib-rs stream, 1 thread)" "$G" gz "$JSONL_SIZE" "$RUNS" \
         "$GENERATE" --decode-only "$JSONL_GZ" --threads 1
     if command -v zcat >/dev/null; then
         measure "zcat >/dev/null" "$G" gz "$JSONL_SIZE" "$RUNS" zcat "$JSONL_GZ"
@@ -257,9 +257,9 @@ if [[ -n $DUCK_PY ]]; then
         "$DUCK_PY" "$TMP/duck.py" "$OBS/**/*_CloudTrace_*.json.gz" array
     CHECKS+=("duckdb on obs: $(grep '^projects=' "$TMP/best-out" || echo '?'); tally code_403_records=$(tally_field "$OBS.tally.json" code_403_records)")
 fi
-measure "decode-only (flate2, 1 thread)" "$O" obs "$OBS_SIZE" "$RUNS" \
+measure "decode-only (libdeflate, 1 thread)" "$O" obs "$OBS_SIZE" "$RUNS" \
     "$GENERATE" --decode-only "$OBS" --threads 1
-measure "decode-only (flate2, 2 threads)" "$O" obs "$OBS_SIZE" "$RUNS" \
+measure "decode-only (libdeflate, 2 threads)" "$O" obs "$OBS_SIZE" "$RUNS" \
     "$GENERATE" --decode-only "$OBS" --threads 2
 
 # --- table --------------------------------------------------------------------------

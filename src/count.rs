@@ -384,6 +384,8 @@ pub struct Tally {
     pub verdicts: HashMap<PendingKey, u32>,
     /// The distinct verdicts, in the order `infer` first reached them.
     pub verdict_list: Vec<Verdict>,
+    /// (denial row, user) pairs added to the rows' user sets, for `weight`.
+    pub user_pairs: usize,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -546,7 +548,7 @@ impl Tally {
             row.calls += 1;
             widen(&mut row.seen, record.time);
             if let Some(user) = record.user.as_deref() {
-                row.users.insert(crate::seen::stable_hash(user));
+                self.user_pairs += usize::from(row.users.insert(crate::seen::stable_hash(user)));
             }
         }
     }
@@ -563,9 +565,17 @@ impl Tally {
                 .sum::<usize>()
     }
 
+    /// The entries of the maps that can grow large (inference groups, evidence, the users
+    /// of denial rows), cheap to ask after every chunk: the scan folds a worker's tally
+    /// into a shared one when it passes a bound, so the maps are not held once per worker.
+    pub fn weight(&self) -> usize {
+        self.pending.len() + self.proven.len() + self.user_pairs
+    }
+
     /// Adds `other`'s counts, rows and evidence to this tally.
     pub fn merge(&mut self, other: Tally) {
         self.records += other.records;
+        self.user_pairs += other.user_pairs;
         self.duplicates += other.duplicates;
         self.out_of_time += other.out_of_time;
         self.other_projects += other.other_projects;

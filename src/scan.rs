@@ -67,6 +67,9 @@ pub struct ScanConfig {
     pub raw_csv: bool,
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
+    /// Entries (see `Tally::weight`) a worker's tally may hold before it is folded into
+    /// the shared one: a few MB by default, rarely reached by an ordinary day's traces.
+    pub fold_weight: usize,
     /// Read JSON records with the validating skim (`parse::skim_json`) where it is sure,
     /// instead of serde everywhere; reports are identical either way.
     pub skim: bool,
@@ -100,6 +103,10 @@ struct Shared<'c> {
     in_flight: AtomicUsize,
     /// One tally per worker thread, merged at the end.
     tallies: Vec<Mutex<Tally>>,
+    /// Where a worker's tally goes when its big maps pass `ScanConfig::fold_weight`: on a day
+    /// of many distinct denials, each worker would otherwise hold most groups and user
+    /// sets a second time until the end (2 GiB of denials: 133 MiB at `-j2`, 93 at `-j1`).
+    folded: Mutex<Tally>,
     /// Denied-call rows beyond `ScanConfig::rows_in_memory` per worker go to disk.
     runs: Runs,
     order: Order,
@@ -294,6 +301,16 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
         }
     }
     read::give_buffer(chunk.data);
+    if slot.weight() > shared.config.fold_weight {
+        // The rows stay: they are spilled per worker, below.
+        let mut part = std::mem::take(&mut *slot);
+        slot.denied_calls = std::mem::take(&mut part.denied_calls);
+        shared
+            .folded
+            .lock()
+            .expect("no panics while holding the lock")
+            .merge(part);
+    }
     if slot.denied_calls.len() >= shared.config.rows_in_memory {
         let rows = std::mem::take(&mut slot.denied_calls);
         drop(slot);
@@ -484,6 +501,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
+        folded: Mutex::new(Tally::default()),
         tallies: (0..config.threads.max(1))
             .map(|_| Mutex::new(Tally::default()))
             .collect(),
@@ -535,6 +553,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let mut tallies: Vec<Tally> = shared
         .tallies
         .into_iter()
+        .chain([shared.folded])
         .map(|slot| slot.into_inner().expect("no panics while holding the lock"))
         .collect();
     tallies.sort_by_key(|t| std::cmp::Reverse(t.size()));

@@ -466,6 +466,33 @@ fn denied_rows_spilled_to_disk_give_the_same_reports() {
 }
 
 #[test]
+fn tallies_folded_after_every_chunk_give_the_same_reports() {
+    let (whole, folded) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    assert!(scan(&root(), whole.path(), &["samples"]).status.success());
+    let output = scan(
+        &root(),
+        folded.path(),
+        &[
+            "--fold-weight",
+            "0",
+            "-j2",
+            "--chunk-size",
+            "256",
+            "samples",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(reports(whole.path()), reports(folded.path()));
+}
+
+#[test]
 fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
     let dir = tempfile::tempdir().expect("tmp");
     fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");

@@ -165,8 +165,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "ROWS", default_value_t = 10_000, hide = true)]
     pub rows_in_memory: usize,
     /// Entries of inference groups, evidence and denial users a worker holds before it
-    /// folds them into the shared tally.
-    #[arg(long, value_name = "ENTRIES", default_value_t = 100_000, hide = true)]
+    /// folds them into the shared tally (with more than one worker).
+    #[arg(long, value_name = "ENTRIES", default_value_t = 250_000, hide = true)]
     pub fold_weight: usize,
     /// Parse every record in full, also those of other services, instead of skimming
     /// them. Reports are the same either way; this is slower.

@@ -68,7 +68,9 @@ pub struct ScanConfig {
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
     /// Entries (see `Tally::weight`) a worker's tally may hold before it is folded into
-    /// the shared one: a few MB by default, rarely reached by an ordinary day's traces.
+    /// the shared one (with more than one worker). Each fold leaves the worker's maps
+    /// to fill again with keys the shared tally may hold too, so the default (about
+    /// 10-20 MB) is above what an ordinary day's traces reach.
     pub fold_weight: usize,
     /// Read JSON records with the validating skim (`parse::skim_json`) where it is sure,
     /// instead of serde everywhere; reports are identical either way.
@@ -301,7 +303,8 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
         }
     }
     read::give_buffer(chunk.data);
-    if slot.weight() > shared.config.fold_weight {
+    // One worker has no copies to save: folding would only hold its maps twice.
+    if shared.tallies.len() > 1 && slot.weight() > shared.config.fold_weight {
         // The rows stay: they are spilled per worker, below.
         let mut part = std::mem::take(&mut *slot);
         slot.denied_calls = std::mem::take(&mut part.denied_calls);

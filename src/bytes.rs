@@ -212,22 +212,36 @@ pub fn block64(block: &[u8]) -> Block64 {
             // `[` and `{`, `]` and `}` differ only in bit 0x20, and no other byte maps
             // onto `{` or `}` with that bit set.
             let folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
-            [
-                is(x, b'"'),
-                is(x, b'\\'),
-                is(folded, b'{'),
-                is(folded, b'}'),
-                is(x, b'\n'),
-            ]
+            five(x, folded, |v, c| u64::from(is(v, c)))
         };
-        let at = 16 * part;
-        m.quote |= u64::from(masks[0]) << at;
-        m.backslash |= u64::from(masks[1]) << at;
-        m.open |= u64::from(masks[2]) << at;
-        m.close |= u64::from(masks[3]) << at;
-        m.newline |= u64::from(masks[4]) << at;
+        m.add(masks, 16 * part as u32);
     }
     m
+}
+
+/// The five masks of a `Block64` from the bytes `x` and the same bytes with bit 0x20 set,
+/// `is` giving the bits of a vector's bytes equal to a byte.
+#[inline(always)]
+fn five<V: Copy>(x: V, folded: V, is: impl Fn(V, u8) -> u64) -> [u64; 5] {
+    [
+        is(x, b'"'),
+        is(x, b'\\'),
+        is(folded, b'{'),
+        is(folded, b'}'),
+        is(x, b'\n'),
+    ]
+}
+
+impl Block64 {
+    /// Adds masks from `five` for the bytes from `at` on.
+    #[inline(always)]
+    fn add(&mut self, masks: [u64; 5], at: u32) {
+        self.quote |= masks[0] << at;
+        self.backslash |= masks[1] << at;
+        self.open |= masks[2] << at;
+        self.close |= masks[3] << at;
+        self.newline |= masks[4] << at;
+    }
 }
 
 /// `block64` with AVX2, for callers compiled with it.
@@ -248,22 +262,12 @@ pub fn block64_avx2(block: &[u8]) -> Block64 {
         let is = |v: __m256i, c: u8| bits(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8)));
         // As in `block64`: `{[` and `}]` differ only in bit 0x20.
         let folded = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
-        [
-            is(x, b'"'),
-            is(x, b'\\'),
-            is(folded, b'{'),
-            is(folded, b'}'),
-            is(x, b'\n'),
-        ]
+        five(x, folded, is)
     };
-    let (lo, hi) = (half(0), half(32));
-    Block64 {
-        quote: lo[0] | hi[0] << 32,
-        backslash: lo[1] | hi[1] << 32,
-        open: lo[2] | hi[2] << 32,
-        close: lo[3] | hi[3] << 32,
-        newline: lo[4] | hi[4] << 32,
-    }
+    let mut m = Block64::default();
+    m.add(half(0), 0);
+    m.add(half(32), 32);
+    m
 }
 
 /// The masks of `block`, which must be 64 bytes long.

@@ -437,59 +437,34 @@ fn regression_same_trace_id_with_different_content_is_not_a_duplicate() {
     assert!(projects.contains("\np2,1,1,0,1,0,0,0,"), "{projects}");
 }
 
-#[test]
-fn denied_rows_spilled_to_disk_give_the_same_reports() {
-    let (memory, disk) = (
+/// Scans the samples with the default settings and with `args`, asserting that the reports
+/// are the same; returns the second report folder.
+fn same_reports_as_default(args: &[&str]) -> tempfile::TempDir {
+    let (default, other) = (
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
     );
-    assert!(scan(&root(), memory.path(), &["samples"]).status.success());
-    let spilled = scan(
-        &root(),
-        disk.path(),
-        &[
-            "--rows-in-memory",
-            "1",
-            "-j2",
-            "--chunk-size",
-            "256",
-            "samples",
-        ],
-    );
-    assert!(
-        spilled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&spilled.stderr)
-    );
-    assert_eq!(reports(memory.path()), reports(disk.path()));
-    assert_no_temporary_files(disk.path());
-}
-
-#[test]
-fn tallies_folded_after_every_chunk_give_the_same_reports() {
-    let (whole, folded) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    assert!(scan(&root(), whole.path(), &["samples"]).status.success());
-    let output = scan(
-        &root(),
-        folded.path(),
-        &[
-            "--fold-weight",
-            "0",
-            "-j2",
-            "--chunk-size",
-            "256",
-            "samples",
-        ],
-    );
+    assert!(scan(&root(), default.path(), &["samples"]).status.success());
+    let args: Vec<&str> = args.iter().copied().chain(["samples"]).collect();
+    let output = scan(&root(), other.path(), &args);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(reports(whole.path()), reports(folded.path()));
+    assert_eq!(reports(default.path()), reports(other.path()));
+    other
+}
+
+#[test]
+fn denied_rows_spilled_to_disk_give_the_same_reports() {
+    let disk = same_reports_as_default(&["--rows-in-memory", "1", "-j2", "--chunk-size", "256"]);
+    assert_no_temporary_files(disk.path());
+}
+
+#[test]
+fn tallies_folded_after_every_chunk_give_the_same_reports() {
+    same_reports_as_default(&["--fold-weight", "0", "-j2", "--chunk-size", "256"]);
 }
 
 #[test]

@@ -327,15 +327,6 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     }
 }
 
-/// A reader that returns one saved error, then end of stream.
-struct FailOnce(Option<std::io::Error>);
-
-impl Read for FailOnce {
-    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-        self.0.take().map_or(Ok(0), Err)
-    }
-}
-
 /// Bytes read ahead to find a file's first line.
 const HEAD_BYTES: usize = 64 * 1024;
 
@@ -408,7 +399,7 @@ fn read_source<'s>(
         },
     };
     let rest: Box<dyn Read + Send> = match early {
-        Some(e) => Box::new(FailOnce(Some(e))),
+        Some(e) => Box::new(read::Failed(Some(e))),
         None => Box::new(reader),
     };
     let mut reader = std::io::Cursor::new(head).chain(rest);

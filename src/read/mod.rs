@@ -183,8 +183,9 @@ impl<R: Read> Read for Replay<R> {
     }
 }
 
-/// A reader whose only content is a read error (then the end).
-struct Failed(Option<io::Error>);
+/// A reader whose only content is a read error (then the end): replays an error met while
+/// reading ahead, at the point where it happened.
+pub(crate) struct Failed(pub(crate) Option<io::Error>);
 
 impl Read for Failed {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {

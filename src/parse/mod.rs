@@ -206,8 +206,7 @@ impl FieldMap {
 
 /// An open-addressing table of packed keys, at most a quarter full: most members of a
 /// trace are read by no field, and their lookup ends at the first, empty, slot. (A
-/// general hash map hashed each of the key's three parts and probed a group of slots:
-/// a tenth of a scan's time went to it.)
+/// general hash map hashed each of the key's three parts and probed a group of slots.)
 #[derive(Debug, Clone)]
 struct ShortKeys {
     /// (key, index into `FieldMap::targets`), `EMPTY` as the index of a free slot; the

@@ -269,13 +269,23 @@ impl DeniedCall {
             text.push_str(field);
             *end = text.len();
         }
-        let joined = (text, ends);
-        DeniedCall::from_joined(time, loc, joined, actions, cause, dedupe, inferable)
-            .expect("whole fields joined in order")
+        // Whole fields pushed in order: the ends rise to the end on char boundaries, so
+        // the checks `from_joined` makes on a run's bytes are not repeated per row here.
+        DeniedCall {
+            time,
+            loc,
+            text,
+            ends,
+            actions,
+            cause,
+            dedupe,
+            inferable,
+        }
     }
 
-    /// A row from its text fields already joined (`text`, field k ending at `ends[k]`);
-    /// `None` unless the ends rise to `text`'s end on char boundaries.
+    /// A row from its text fields already joined (`text`, field k ending at `ends[k]`), as
+    /// a run gives them back; `None` unless the ends rise to `text`'s end on char
+    /// boundaries.
     pub fn from_joined(
         time: Option<Millis>,
         loc: Loc,

@@ -368,9 +368,12 @@ fn read_row(r: &mut impl BufRead) -> Result<Option<DeniedCall>> {
     let actions = (0..count)
         .map(|_| bytes(r).map(u16::from_le_bytes))
         .collect::<Result<_>>()?;
-    let mut cause = Vec::new();
-    text_into(r, &mut cause)?;
-    let cause = Cause::parse(std::str::from_utf8(&cause)?).context("unknown cause")?;
+    // The cause's name is read onto the end of the text fields and cut off again, so a row
+    // needs no buffer of its own for it.
+    text_into(r, &mut joined)?;
+    let cause = std::str::from_utf8(&joined[ends[TEXTS - 1]..])?;
+    let cause = Cause::parse(cause).context("unknown cause")?;
+    joined.truncate(ends[TEXTS - 1]);
     let dedupe = flag(r)?
         .then(|| bytes(r).map(u64::from_le_bytes))
         .transpose()?;

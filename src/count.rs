@@ -394,8 +394,9 @@ pub struct Tally {
     pub verdicts: HashMap<PendingKey, u32>,
     /// The distinct verdicts, in the order `infer` first reached them.
     pub verdict_list: Vec<Verdict>,
-    /// (denial row, user) pairs added to the rows' user sets, for `weight`.
-    pub user_pairs: usize,
+    /// (denial row, user) pairs added to the rows' user sets, for `weight` (summed by
+    /// `merge`, so a merged tally may count a pair more than once).
+    user_pairs: usize,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -563,21 +564,10 @@ impl Tally {
         }
     }
 
-    /// Roughly how many map entries this tally holds, to merge small tallies into big ones.
-    pub fn size(&self) -> usize {
-        self.pending.len()
-            + self.proven.len()
-            + self.unclassified.len()
-            + self
-                .projects
-                .values()
-                .map(|p| p.actions.len() + p.denials.len())
-                .sum::<usize>()
-    }
-
     /// The entries of the maps that can grow large (inference groups, evidence, the users
     /// of denial rows), cheap to ask after every chunk: the scan folds a worker's tally
-    /// into a shared one when it passes a bound, so the maps are not held once per worker.
+    /// into a shared one when it passes a bound, so the maps are not held once per worker,
+    /// and merges the others into the heaviest at the end, so its maps are not rebuilt.
     pub fn weight(&self) -> usize {
         self.pending.len() + self.proven.len() + self.user_pairs
     }

@@ -543,15 +543,16 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     // The de-duplication table is done with: free it before the tallies are merged, which
     // is when memory peaks.
     drop(shared.seen);
-    // Merged into the largest, so its maps are not rebuilt (they can be the biggest thing
-    // held: pending inference groups grow with projects × users × actions).
+    // Merged into the heaviest (`Tally::weight`), so its maps are not rebuilt (they can be
+    // the biggest thing held: pending inference groups grow with projects × users ×
+    // actions).
     let mut tallies: Vec<Tally> = shared
         .tallies
         .into_iter()
         .chain([shared.folded])
         .map(|slot| slot.into_inner().expect("no panics while holding the lock"))
         .collect();
-    tallies.sort_by_key(|t| std::cmp::Reverse(t.size()));
+    tallies.sort_by_key(|t| std::cmp::Reverse(t.weight()));
     let mut tallies = tallies.into_iter();
     let mut tally = tallies.next().unwrap_or_default();
     for other in tallies {

@@ -174,24 +174,22 @@ impl FieldMap {
                 }
             }
         }
-        let mut short = Vec::new();
-        let mut map = FieldMap {
-            targets: Vec::new(),
-            short: ShortKeys::default(),
-            long: HashMap::default(),
-        };
+        let (mut all, mut short, mut long) = (Vec::new(), Vec::new(), HashMap::default());
         for (key, targets) in by_key {
-            let index = map.targets.len() as u32;
-            map.targets.push(targets);
+            let index = all.len() as u32;
+            all.push(targets);
             match pack(&key) {
                 Some(packed) => short.push((packed, index)),
                 None => {
-                    map.long.insert(key, index);
+                    long.insert(key, index);
                 }
             };
         }
-        map.short = ShortKeys::new(&short);
-        map
+        FieldMap {
+            targets: all,
+            short: ShortKeys::new(&short),
+            long,
+        }
     }
 
     /// What `key` feeds; `None` for a key nothing reads (most members of a trace).

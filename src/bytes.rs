@@ -1,5 +1,28 @@
 //! Byte searches shared by the array framer and the skim of JSON records.
 
+/// The bytes `bytes[start..end]` (at most the first 16 of them) as a little-endian number,
+/// zero past `end`: a short key as one value to hash and compare. Reads the 16 bytes from
+/// `start` in one load where the buffer has them (a key is always followed by more of its
+/// record), so it takes no copy and no branch on the key's length.
+#[inline(always)]
+pub fn head16(bytes: &[u8], start: usize, end: usize) -> u128 {
+    let n = end - start;
+    let raw = match bytes.get(start..start + 16) {
+        Some(window) => u128::from_le_bytes(window.try_into().expect("16 bytes")),
+        None => {
+            let mut window = [0u8; 16];
+            let n = n.min(16);
+            window[..n].copy_from_slice(&bytes[start..start + n]);
+            u128::from_le_bytes(window)
+        }
+    };
+    if n < 16 {
+        raw & ((1u128 << (8 * n)) - 1)
+    } else {
+        raw
+    }
+}
+
 /// Where the JSON string whose content starts at `bytes[start]` ends: the index of its
 /// closing quote, and whether it holds escapes. `None` for a string JSON forbids (a
 /// control character, an unknown escape), one with a `\u` escape (left to a full parser),

@@ -200,6 +200,16 @@ impl FieldMap {
         };
         index.map(|i| self.targets[i as usize].as_slice())
     }
+
+    /// `lookup` of a key handed over by the skim, whose packed form it has read already.
+    #[inline(always)]
+    fn lookup_key(&self, key: skim::Key) -> Option<&[Target]> {
+        let index = match key.text.len() {
+            n @ 0..=16 => self.short.get((key.head, n as u8)),
+            _ => self.long.get(key.text).copied(),
+        };
+        index.map(|i| self.targets[i as usize].as_slice())
+    }
 }
 
 /// An open-addressing table of packed keys, at most a quarter full: most members of a
@@ -224,7 +234,7 @@ impl ShortKeys {
     fn new(keys: &[(Packed, u32)]) -> ShortKeys {
         let len = (4 * keys.len()).next_power_of_two().max(64);
         let mut table = ShortKeys {
-            slots: vec![((0, 0, 0), EMPTY); len].into_boxed_slice(),
+            slots: vec![((0, 0), EMPTY); len].into_boxed_slice(),
         };
         for &(key, index) in keys {
             let mut slot = table.slot(key);
@@ -238,9 +248,10 @@ impl ShortKeys {
 
     /// The home slot of `key`: its parts mixed by one multiplication.
     #[inline]
-    fn slot(&self, (first, last, len): Packed) -> usize {
-        let mixed = (first ^ last.rotate_left(29) ^ u64::from(len) << 56)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn slot(&self, (head, len): Packed) -> usize {
+        let (low, high) = (head as u64, (head >> 64) as u64);
+        let mixed =
+            (low ^ high.rotate_left(29) ^ u64::from(len) << 56).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (mixed >> 32) as usize & (self.slots.len() - 1)
     }
 
@@ -260,33 +271,16 @@ impl ShortKeys {
     }
 }
 
-/// A key of up to 16 bytes as (first bytes, last bytes, length): two overlapping word
-/// reads cover every byte, and the length tells apart keys whose reads coincide. Read
-/// straight from the key, with no copy through a buffer (which stalls the load).
+/// A key of up to 16 bytes as (its bytes as a little-endian number, zero past its end;
+/// its length): `bytes::head16`, which the skim reads from the record in one load. The
+/// length tells apart keys that differ only by trailing NUL bytes.
 fn pack(key: &str) -> Option<Packed> {
-    let b = key.as_bytes();
-    let n = b.len();
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-    let half = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            b[at..at + 4].try_into().expect("4 bytes"),
-        ))
-    };
-    let (first, last) = match n {
-        8..=16 => (word(0), word(n - 8)),
-        4..=7 => (half(0), half(n - 4)),
-        1..=3 => (
-            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
-            0,
-        ),
-        0 => (0, 0),
-        _ => return None,
-    };
-    Some((first, last, n as u8))
+    let n = key.len();
+    (n <= 16).then(|| (crate::bytes::head16(key.as_bytes(), 0, n), n as u8))
 }
 
 /// See `pack`.
-type Packed = (u64, u64, u8);
+type Packed = (u128, u8);
 
 /// One request as read from the input. Strings borrow from the input buffer unless they
 /// had escapes. `None` means the record did not carry the field (or carried null/"").
@@ -512,8 +506,8 @@ pub fn skim_json<'a>(
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
     skim::members(bytes, |key, value| {
-        if let Some(targets) = fields.lookup(key) {
-            captured.take(targets, key, value);
+        if let Some(targets) = fields.lookup_key(key) {
+            captured.take(targets, key.text, value);
         }
     })?;
     if captured.envelope().is_some() {
@@ -599,7 +593,7 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
     // first, as serde's fallback below does.
     let mut found: [Option<&str>; 3] = [None; 3];
     let skimmed = skim::members_of_text(object, |key, value| {
-        let slot = match key {
+        let slot = match key.text {
             "name" => 0,
             "user_name" => 1,
             "id" => 2,

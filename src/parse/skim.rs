@@ -9,16 +9,25 @@
 //! escaped key, deep nesting) yields `None`, and the caller parses the record with serde.
 //! Differential property tests and a fuzz target hold it to this.
 
-use crate::bytes::string_end;
+use crate::bytes::{head16, string_end};
 
 /// Deeper than this, give up: serde_json refuses nesting beyond 128 levels, and real
 /// traces are a few levels deep.
 const MAX_DEPTH: usize = 64;
 
+/// A member's key as the skim hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    /// The key's text (never escaped: the skim leaves escaped keys to serde).
+    pub text: &'a str,
+    /// `bytes::head16` of the key: its first 16 bytes as a number, zero past its end.
+    pub head: u128,
+}
+
 /// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
-pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(&'a str, &'a str)) -> Option<()> {
+pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     // Checked up front so the scan may treat every byte at or above 0x80 as part of a
     // valid string. simdutf8 checks 32 or 64 bytes a step (std's check goes a word at a
     // time), and needs no error details here.
@@ -27,7 +36,7 @@ pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(&'a str, &'a str)) -> Opt
 
 /// `members` of text already known to be UTF-8 (a value inside a record), without
 /// checking it again.
-pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(&'a str, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     let bytes = text.as_bytes();
     let mut s = Skim { b: bytes, i: 0 };
     s.ws();
@@ -44,7 +53,11 @@ pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(&'a str, &'a st
         s.member_value(1)?;
         // Both ends of each sit next to ASCII bytes (quotes, structure), so they are char
         // boundaries.
-        member(&text[start..end], &text[from..s.i]);
+        let key = Key {
+            text: &text[start..end],
+            head: head16(bytes, start, end),
+        };
+        member(key, &text[from..s.i]);
         Some(())
     })?;
     s.ws();
@@ -201,8 +214,8 @@ mod tests {
 
     fn all(text: &str) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
-        members(text.as_bytes(), |k: &str, v: &str| {
-            out.push((k.to_string(), v.to_string()))
+        members(text.as_bytes(), |k: Key, v: &str| {
+            out.push((k.text.to_string(), v.to_string()))
         })?;
         Some(out)
     }
@@ -224,6 +237,26 @@ mod tests {
         );
         assert_eq!(all("{}"), Some(vec![]));
         assert_eq!(all(r#"{"x":"é","x":2}"#).map(|m| m.len()), Some(2));
+    }
+
+    #[test]
+    fn key_heads_are_the_keys_first_bytes_zero_padded() {
+        // Keys of every length up to 17; the last key of each record ends a few bytes
+        // before the record does, so that its 16 bytes run past the end of the buffer.
+        for len in 0..=17 {
+            let key = &"abcdefghijklmnopq"[..len];
+            let text = format!(r#"{{"{key}":1,"x":2,"{key}":3}}"#);
+            let mut seen = 0;
+            members(text.as_bytes(), |k, _| {
+                let mut want = [0u8; 16];
+                let n = k.text.len().min(16);
+                want[..n].copy_from_slice(&k.text.as_bytes()[..n]);
+                assert_eq!(k.head, u128::from_le_bytes(want), "{:?}", k.text);
+                seen += 1;
+            })
+            .expect("valid");
+            assert_eq!(seen, 3);
+        }
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! Throughput of the hot parts, in bytes per second, on generated CTS-like JSON lines:
+//! Throughput of the hot parts, in bytes per second, on the generator's own output (the
+//! mix of services, record shapes and denials that `compare.sh` scans end to end):
 //! framing (record boundaries of lines, and of the same records as one JSON array, as in
-//! CTS's OBS files), parsing into `Record`s with the validating skim (`skim`) and with
-//! serde (`parse`), parsing plus classification, and counting classified calls into a
-//! tally; and parsing the bundled APIG access log, repeated to about 8 MB.
+//! CTS's OBS files), the skim's validating walk alone, reading records with the skim as
+//! the scan does (other services' traces validated and skipped, ECS traces read),
+//! serde_json validating the same records while building nothing (a reference), reading
+//! them with serde (the fallback), classification, and counting classified calls into a
+//! tally; and parsing each access-log format.
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
 use permtrail::classify::classify;
 use permtrail::count::{Loc, Tally};
@@ -13,33 +16,15 @@ use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
 use permtrail::read::frame::{FrameOptions, Framing, frame};
 use std::hint::black_box;
 
-/// About 8 MB of traces: a mix of allowed, denied and non-ECS records, as JSON lines.
-fn lines() -> Vec<u8> {
-    let mut out = String::new();
-    let mut i = 0u64;
-    while out.len() < 8 << 20 {
-        let (name, code, response) = match i % 5 {
-            0 => (
-                "startServer",
-                403,
-                r#"{"forbidden": {"message": "Policy doesn't allow ecs:servers:list to be performed.", "code": 403}}"#,
-            ),
-            1 => ("createBucket", 200, "null"),
-            _ => ("stopServer", 200, r#""{\"result\": \"ok\"}""#),
-        };
-        out.push_str(&format!(
-            r#"{{"trace_id": "{i:032x}", "trace_name": "{name}", "trace_rating": "normal", "trace_type": "ApiCall", "service_type": "ECS", "resource_type": "ecs", "resource_id": "srv-{i}", "source_ip": "10.0.0.{}", "time": {}, "user": {{"id": "u{}", "name": "user{}", "domain": {{"id": "d1", "name": "acme"}}}}, "request": {{"os-start": {{}}}}, "response": {response}, "code": {code}, "project_id": "{:032x}", "request_id": "r{i}"}}"#,
-            i % 250,
-            1763632800000u64 + i,
-            i % 17,
-            i % 17,
-            i % 23,
-        ));
-        out.push('\n');
-        i += 1;
-    }
-    out.into_bytes()
-}
+// The generator is an example, not part of the library; the benchmarks take its records
+// from the same code. Only `sample` is called from here, hence the allowance.
+#[allow(dead_code)]
+#[path = "../examples/generate.rs"]
+mod generate;
+
+/// Bytes of input per benchmark: enough records for a stable figure, few enough that the
+/// whole run stays short.
+const SAMPLE_BYTES: usize = 8 << 20;
 
 /// Frames all of `input` in 4 MiB chunks; the bytes of the chunks, to keep the work.
 fn frame_all(input: &[u8], framing: Framing) -> usize {
@@ -59,8 +44,16 @@ fn frame_all(input: &[u8], framing: Framing) -> usize {
     n
 }
 
-fn benches(c: &mut Criterion) {
-    let input = lines();
+/// The non-empty lines of `input`.
+fn lines_of(input: &[u8]) -> Vec<&[u8]> {
+    input
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn jsonl(c: &mut Criterion) {
+    let input = generate::sample(false, SAMPLE_BYTES);
     let fields = FieldMap::default();
     let catalog = catalog::builtin().expect("built-in catalog");
     let mut group = c.benchmark_group("jsonl");
@@ -70,12 +63,9 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(frame_all(&input, Framing::Lines)))
     });
     // The same records as one array, one per line, as CTS writes its OBS files.
+    let records = lines_of(&input);
     let mut array = b"[".to_vec();
-    for (k, line) in input
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .enumerate()
-    {
+    for (k, line) in records.iter().enumerate() {
         if k > 0 {
             array.extend_from_slice(b",\n");
         }
@@ -87,32 +77,40 @@ fn benches(c: &mut Criterion) {
     });
     // Records are cut once, here: the stages below are timed without the cutting (that
     // is `frame`'s figure).
-    let records: Vec<&[u8]> = input
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
     let per_record = |f: &mut dyn FnMut(&[u8]) -> usize| -> usize {
         records.iter().map(|record| f(record)).sum()
     };
+    // The validating walk alone: every member handed to a callback that does nothing
+    // (no field lookups, no record built).
+    group.bench_function("walk", |b| {
+        b.iter(|| {
+            black_box(per_record(&mut |record| {
+                let mut n = 0;
+                let valid = permtrail::parse::skim::members(record, |key, _| n += key.text.len());
+                n + usize::from(valid.is_some())
+            }))
+        })
+    });
+    // As the scan reads them: a trace naming another service is validated and skipped.
+    let other_service = |service: &str| !service.eq_ignore_ascii_case("ECS");
     group.bench_function("skim", |b| {
         b.iter(|| {
             black_box(per_record(
-                &mut |record| match skim_json(record, &fields, &|_| false) {
-                    Some(Skimmed::Record(r)) => usize::from(r.status.is_some()),
-                    _ => 0,
+                &mut |record| match skim_json(record, &fields, &other_service) {
+                    Some(Skimmed::Record(r)) => 2 + usize::from(r.status.is_some()),
+                    Some(Skimmed::Skipped) => 1,
+                    None => 0,
                 },
             ))
         })
     });
-    // What a record of another service costs: validated and its service read, then
-    // skipped (the predicate skips every service here).
-    group.bench_function("skim_skipped", |b| {
+    // A reference: serde_json checking the same records' syntax and building nothing.
+    // (It checks less than the skim: serde_json does not check the UTF-8 of strings it
+    // ignores.)
+    group.bench_function("serde_validate", |b| {
         b.iter(|| {
             black_box(per_record(&mut |record| {
-                usize::from(matches!(
-                    skim_json(record, &fields, &|_| true),
-                    Some(Skimmed::Skipped)
-                ))
+                usize::from(serde_json::from_slice::<serde::de::IgnoredAny>(record).is_ok())
             }))
         })
     });
@@ -128,28 +126,24 @@ fn benches(c: &mut Criterion) {
             }))
         })
     });
-    group.bench_function("parse_and_classify", |b| {
-        b.iter(|| {
-            black_box(per_record(&mut |record| {
-                let mut n = 0;
-                parse_json(record, &fields, &mut |_, r| {
-                    n += classify(&catalog, &r).actions.len();
-                })
-                .expect("valid");
-                n
-            }))
-        })
-    });
-    // Aggregation alone: records parsed and classified once, then counted per iteration
-    // into a fresh tally (with its evidence for inference and its denied-call rows).
+    // Classification and counting alone, of the ECS records read once beforehand (the
+    // figures are per byte of the whole input, as the scan sees them).
     let parsed: Vec<_> = records
         .iter()
-        .map(|record| {
-            let mut out = None;
-            parse_json(record, &fields, &mut |_, r| out = Some(r)).expect("valid");
-            out.expect("one record per line")
+        .filter_map(|record| match skim_json(record, &fields, &other_service) {
+            Some(Skimmed::Record(r)) => Some(r),
+            _ => None,
         })
         .collect();
+    group.bench_function("classify", |b| {
+        b.iter(|| {
+            let n: usize = parsed
+                .iter()
+                .map(|r| classify(&catalog, r).actions.len())
+                .sum();
+            black_box(n)
+        })
+    });
     let calls: Vec<_> = parsed.iter().map(|r| classify(&catalog, r)).collect();
     group.bench_function("count", |b| {
         b.iter(|| {
@@ -165,27 +159,52 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
+}
 
-    let sample = std::fs::read_to_string("samples/access/apig.log").expect("bundled sample");
-    let mut log = String::new();
-    while log.len() < 8 << 20 {
-        log.push_str(&sample);
-    }
-    let mut group = c.benchmark_group("apig");
+/// Parsing `log`'s lines as `format`, in a group of its own.
+fn access_bench(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    log: &str,
+    format: AccessFormat,
+) {
     group.throughput(Throughput::Bytes(log.len() as u64));
-    group.sample_size(10);
-    group.bench_function("parse", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| {
             let n = log
                 .lines()
-                .filter_map(|line| parse_access(line, AccessFormat::Apig))
+                .filter_map(|line| parse_access(line, format))
                 .filter(|r| r.status.is_some())
                 .count();
             black_box(n)
         })
     });
+}
+
+/// `text` repeated to about `SAMPLE_BYTES`.
+fn repeated(text: &str) -> String {
+    text.repeat(SAMPLE_BYTES / text.len().max(1) + 1)
+}
+
+fn access(c: &mut Criterion) {
+    let apig = String::from_utf8(generate::sample(true, SAMPLE_BYTES)).expect("ASCII lines");
+    let elb = repeated(&std::fs::read_to_string("samples/access/elb.log").expect("bundled"));
+    let mut combined = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(
+            std::fs::File::open("samples/access/combined.log.gz").expect("bundled"),
+        ),
+        &mut combined,
+    )
+    .expect("gzip sample");
+    let combined = repeated(&combined);
+    let mut group = c.benchmark_group("access");
+    group.sample_size(10);
+    access_bench(&mut group, "apig", &apig, AccessFormat::Apig);
+    access_bench(&mut group, "elb", &elb, AccessFormat::Elb);
+    access_bench(&mut group, "combined", &combined, AccessFormat::Combined);
     group.finish();
 }
 
-criterion_group!(pipeline, benches);
+criterion_group!(pipeline, jsonl, access);
 criterion_main!(pipeline);

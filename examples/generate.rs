@@ -1318,6 +1318,44 @@ const BLOCK_BYTES: usize = 4 << 20;
 /// Milliseconds between consecutive records.
 const STEP_MS: u64 = 37;
 
+/// Block `b` of a JSON-lines (or, for `Kind::Apig`, APIG) output: lines until `per_block`
+/// bytes are reached, times starting `block_span_ms` per block after the base time.
+fn line_block(
+    kind: Kind,
+    world: &World,
+    b: u64,
+    per_block: usize,
+    block_span_ms: u64,
+) -> (Vec<u8>, Tally) {
+    let mut blk = Block::new(world, b);
+    let mut out = Vec::with_capacity(per_block + 4096);
+    let mut ms = BASE_MS + b * block_span_ms;
+    while out.len() < per_block {
+        match kind {
+            Kind::Apig => blk.apig_line(&mut out, ms),
+            _ => {
+                blk.json_record(&mut out, ms, 0.2, Service::Mixed);
+                blk.maybe_duplicate(&mut out, b"\n");
+            }
+        }
+        out.push(b'\n');
+        ms += 1 + blk.rng.below(2 * STEP_MS);
+    }
+    blk.tally.bytes = out.len() as u64;
+    (out, blk.tally)
+}
+
+/// The first block of what `--kind jsonl` (or `apig`, `apig == true`) writes with every
+/// other option at its default, cut to about `bytes`: the input of the criterion
+/// benchmarks (`benches/pipeline.rs` includes this file as a module), so that they time
+/// the same mix of services, shapes and denials as the end-to-end comparison.
+pub fn sample(apig: bool, bytes: usize) -> Vec<u8> {
+    let kind = if apig { Kind::Apig } else { Kind::Jsonl };
+    let args = Args::try_parse_from(["generate"]).expect("the defaults parse");
+    let world = World::new(&args);
+    line_block(kind, &world, 0, bytes, (bytes as u64 / 700 + 1) * STEP_MS).0
+}
+
 /// Generates JSON lines (or APIG lines) block by block in parallel, written in order.
 fn write_lines(args: &Args, world: &World, out_path: &Path) -> Result<Tally> {
     let file = File::create(out_path)
@@ -1339,24 +1377,7 @@ fn write_lines(args: &Args, world: &World, out_path: &Path) -> Result<Tally> {
         let b1 = (b0 + batch).min(blocks);
         let made: Vec<(Vec<u8>, Tally)> = (b0..b1)
             .into_par_iter()
-            .map(|b| {
-                let mut blk = Block::new(world, b);
-                let mut out = Vec::with_capacity(per_block + 4096);
-                let mut ms = BASE_MS + b * block_span_ms;
-                while out.len() < per_block {
-                    match args.kind {
-                        Kind::Apig => blk.apig_line(&mut out, ms),
-                        _ => {
-                            blk.json_record(&mut out, ms, 0.2, Service::Mixed);
-                            blk.maybe_duplicate(&mut out, b"\n");
-                        }
-                    }
-                    out.push(b'\n');
-                    ms += 1 + blk.rng.below(2 * STEP_MS);
-                }
-                blk.tally.bytes = out.len() as u64;
-                (out, blk.tally)
-            })
+            .map(|b| line_block(args.kind, world, b, per_block, block_span_ms))
             .collect();
         for (bytes, t) in made {
             sink.write_all(&bytes)

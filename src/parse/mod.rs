@@ -177,9 +177,19 @@ impl FieldMap {
         let (mut all, mut short, mut long) = (Vec::new(), Vec::new(), HashMap::default());
         for (key, targets) in by_key {
             let index = all.len() as u32;
+            let flat = match targets.as_slice() {
+                [(field, prio, rest)] if rest.is_empty() && key != "cts" && key != "traces" => {
+                    Some(Flat {
+                        field: *field,
+                        prio: *prio,
+                        trace: key == "trace_id" || key == "trace_name",
+                    })
+                }
+                _ => None,
+            };
             all.push(targets);
             match pack(&key) {
-                Some(packed) => short.push((packed, index)),
+                Some(packed) => short.push((packed, Found { index, flat })),
                 None => {
                     long.insert(key, index);
                 }
@@ -195,20 +205,27 @@ impl FieldMap {
     /// What `key` feeds; `None` for a key nothing reads (most members of a trace).
     fn lookup(&self, key: &str) -> Option<&[Target]> {
         let index = match pack(key) {
-            Some(packed) => self.short.get(packed),
+            Some(packed) => self.short.get(packed).map(|found| found.index),
             None => self.long.get(key).copied(),
         };
         index.map(|i| self.targets[i as usize].as_slice())
     }
 
-    /// `lookup` of a key handed over by the skim, whose packed form it has read already.
+    /// `lookup` of a key handed over by the skim, whose packed form it has read already;
+    /// a key that feeds one field directly comes back as that field.
     #[inline(always)]
-    fn lookup_key(&self, key: skim::Key) -> Option<&[Target]> {
+    fn lookup_key(&self, key: skim::Key) -> Option<Feed<'_>> {
         let index = match key.text.len() {
-            n @ 0..=16 => self.short.get((key.head, n as u8)),
-            _ => self.long.get(key.text).copied(),
+            n @ 0..=16 => {
+                let found = self.short.get((key.head, n as u8))?;
+                if let Some(flat) = found.flat {
+                    return Some(Feed::Flat(flat));
+                }
+                found.index
+            }
+            _ => *self.long.get(key.text)?,
         };
-        index.map(|i| self.targets[i as usize].as_slice())
+        Some(Feed::Targets(&self.targets[index as usize]))
     }
 }
 
@@ -217,12 +234,42 @@ impl FieldMap {
 /// general hash map hashed each of the key's three parts and probed a group of slots.)
 #[derive(Debug, Clone)]
 struct ShortKeys {
-    /// (key, index into `FieldMap::targets`), `EMPTY` as the index of a free slot; the
-    /// length is a power of two.
-    slots: Box<[(Packed, u32)]>,
+    /// (key, what it feeds), `EMPTY` as the index of a free slot; the length is a power
+    /// of two.
+    slots: Box<[(Packed, Found)]>,
+}
+
+/// What a short key feeds: its index into `FieldMap::targets`, and the one field it feeds
+/// directly when that is all it does (most keys read: `trace_id`, `code`, `time`, ...), so
+/// that taking its value follows no pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found {
+    index: u32,
+    flat: Option<Flat>,
+}
+
+/// A key whose only target is one field, with no nested path, and which is no envelope
+/// marker other than a trace's own keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flat {
+    field: Field,
+    prio: u8,
+    /// `trace_id` or `trace_name`: the object is a trace, not an envelope.
+    trace: bool,
+}
+
+/// What `FieldMap::lookup_key` found.
+enum Feed<'m> {
+    Flat(Flat),
+    Targets(&'m [Target]),
 }
 
 const EMPTY: u32 = u32::MAX;
+
+const FREE: Found = Found {
+    index: EMPTY,
+    flat: None,
+};
 
 impl Default for ShortKeys {
     fn default() -> Self {
@@ -231,17 +278,17 @@ impl Default for ShortKeys {
 }
 
 impl ShortKeys {
-    fn new(keys: &[(Packed, u32)]) -> ShortKeys {
+    fn new(keys: &[(Packed, Found)]) -> ShortKeys {
         let len = (4 * keys.len()).next_power_of_two().max(64);
         let mut table = ShortKeys {
-            slots: vec![((0, 0), EMPTY); len].into_boxed_slice(),
+            slots: vec![((0, 0), FREE); len].into_boxed_slice(),
         };
-        for &(key, index) in keys {
+        for &(key, found) in keys {
             let mut slot = table.slot(key);
-            while table.slots[slot].1 != EMPTY {
+            while table.slots[slot].1.index != EMPTY {
                 slot = (slot + 1) & (len - 1);
             }
-            table.slots[slot] = (key, index);
+            table.slots[slot] = (key, found);
         }
         table
     }
@@ -256,15 +303,15 @@ impl ShortKeys {
     }
 
     #[inline]
-    fn get(&self, key: Packed) -> Option<u32> {
+    fn get(&self, key: Packed) -> Option<Found> {
         let mut slot = self.slot(key);
         loop {
-            let (k, index) = self.slots[slot];
-            if index == EMPTY {
+            let (k, found) = self.slots[slot];
+            if found.index == EMPTY {
                 return None;
             }
             if k == key {
-                return Some(index);
+                return Some(found);
             }
             slot = (slot + 1) & (self.slots.len() - 1);
         }
@@ -434,6 +481,19 @@ impl<'a> Captured<'a> {
         }
     }
 
+    /// `take` of a member whose key feeds one field directly: the same outcome.
+    #[inline(always)]
+    fn take_flat(&mut self, flat: Flat, value: &'a str) {
+        self.is_trace |= flat.trace;
+        let slot = &mut self.best[flat.field as usize];
+        if slot.is_some_and(|(p, _)| p <= flat.prio) {
+            return;
+        }
+        if usable(flat.field, value) {
+            *slot = Some((flat.prio, value));
+        }
+    }
+
     /// The inner object (`cts`) or array (`traces`) when this object is an envelope rather
     /// than a trace.
     fn envelope(&self) -> Option<&'a str> {
@@ -505,10 +565,10 @@ pub fn skim_json<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
-    skim::members(bytes, |key, value| {
-        if let Some(targets) = fields.lookup_key(key) {
-            captured.take(targets, key.text, value);
-        }
+    skim::members(bytes, |key, value| match fields.lookup_key(key) {
+        Some(Feed::Flat(flat)) => captured.take_flat(flat, value),
+        Some(Feed::Targets(targets)) => captured.take(targets, key.text, value),
+        None => {}
     })?;
     if captured.envelope().is_some() {
         return None;
@@ -679,10 +739,16 @@ mod tests {
     fn short_keys_find_every_key_they_hold_and_no_other() {
         // Enough keys that home slots collide and probes run on past them.
         let keys: Vec<String> = (0..300).map(|i| format!("key_{i}")).collect();
-        let packed: Vec<(Packed, u32)> = keys
+        let packed: Vec<(Packed, Found)> = keys
             .iter()
             .enumerate()
-            .map(|(i, k)| (pack(k).expect("short"), i as u32))
+            .map(|(i, k)| {
+                let found = Found {
+                    index: i as u32,
+                    flat: None,
+                };
+                (pack(k).expect("short"), found)
+            })
             .collect();
         let table = ShortKeys::new(&packed);
         let mut homes: Vec<usize> = packed.iter().map(|(k, _)| table.slot(*k)).collect();
@@ -696,6 +762,45 @@ mod tests {
             assert_eq!(table.get(pack(absent).expect("short")), None, "{absent}");
         }
         assert_eq!(ShortKeys::default().get(pack("time").expect("short")), None);
+    }
+
+    #[test]
+    fn keys_feeding_one_field_directly_are_found_as_that_field() {
+        let overridden = FieldMap::new(&[(Field::Project, "tenant".to_string())]);
+        for map in [FieldMap::default(), overridden] {
+            let mut keys: Vec<&str> = Field::NAMES
+                .iter()
+                .flat_map(|(_, f)| f.default_keys().iter().copied())
+                .chain(MARKERS)
+                .chain(["tenant", "http", "url", "nothing"])
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let mut flat = 0;
+            for key in keys {
+                let skimmed = format!(r#"{{"{key}":1}}"#);
+                let mut got = None;
+                skim::members(skimmed.as_bytes(), |k, _| got = Some(map.lookup_key(k)))
+                    .expect("valid");
+                let targets = map.lookup(key);
+                match got.expect("one member") {
+                    Some(Feed::Flat(f)) => {
+                        flat += 1;
+                        assert_eq!(targets, Some(&[(f.field, f.prio, Vec::new())][..]), "{key}");
+                        assert_eq!(f.trace, key == "trace_id" || key == "trace_name", "{key}");
+                    }
+                    Some(Feed::Targets(t)) => {
+                        assert_eq!(Some(t), targets, "{key}");
+                        // Long keys are looked up by name and always come back so.
+                        let single_flat = matches!(t, [(_, _, rest)] if rest.is_empty());
+                        let kept = key == "cts" || key == "traces" || key.len() > 16;
+                        assert!(!single_flat || kept, "{key}");
+                    }
+                    None => assert_eq!(targets, None, "{key}"),
+                }
+            }
+            assert!(flat > 10, "most keys are read directly");
+        }
     }
 
     fn one(text: &str) -> Record<'_> {

@@ -130,11 +130,91 @@ pub fn who(name: &str) -> u64 {
     }
 }
 
-/// Counted `unknown` denials of one `PendingKey`, before inference.
+/// Counted `unknown` denials of one `PendingKey`, before inference: 24 bytes, so that a
+/// group's table entry is 48 (there can be hundreds of thousands).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PendingStats {
     pub calls: u64,
-    pub seen: Option<(Millis, Millis)>,
+    pub seen: Span,
+}
+
+/// A (first, last) range of record times in 16 bytes (`Option<(Millis, Millis)>` takes
+/// 24): empty as (`Millis::MAX`, `Millis::MIN`), which no widening leaves in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    first: Millis,
+    last: Millis,
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Span {
+            first: Millis::MAX,
+            last: Millis::MIN,
+        }
+    }
+}
+
+impl Span {
+    /// Takes in `time`, if there is one.
+    pub fn widen(&mut self, time: Option<Millis>) {
+        if let Some(t) = time {
+            self.first = self.first.min(t);
+            self.last = self.last.max(t);
+        }
+    }
+
+    /// Takes in every time of `other`.
+    pub fn join(&mut self, other: Span) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+    }
+
+    /// (first, last), `None` when no time was taken in.
+    pub fn get(self) -> Option<(Millis, Millis)> {
+        (self.first <= self.last).then_some((self.first, self.last))
+    }
+}
+
+/// How many maps `PendingGroups` is split into.
+const PENDING_SHARDS: usize = 16;
+
+/// The inference groups of a tally, split over `PENDING_SHARDS` maps by the key's top
+/// bits. A map grows by doubling and holds its old and new arrays while it does; when
+/// every call is denied this is the largest map a tally holds, and split, only a
+/// sixteenth of it is doubled at a time.
+#[derive(Debug, Clone, Default)]
+pub struct PendingGroups {
+    shards: [HashMap<PendingKey, PendingStats>; PENDING_SHARDS],
+}
+
+impl PendingGroups {
+    /// The group of `key`, made empty if new.
+    pub fn entry(&mut self, key: PendingKey) -> &mut PendingStats {
+        // The key's parts are hashes already: their top bits are as good as any.
+        let shard = ((key.0 ^ key.1 ^ key.2) >> 60) as usize % PENDING_SHARDS;
+        self.shards[shard].entry(key).or_default()
+    }
+
+    /// The number of groups.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(HashMap::is_empty)
+    }
+}
+
+impl IntoIterator for PendingGroups {
+    type Item = (PendingKey, PendingStats);
+    type IntoIter =
+        std::iter::Flatten<std::array::IntoIter<HashMap<PendingKey, PendingStats>, PENDING_SHARDS>>;
+
+    /// Every group, shard by shard; each shard's array is freed once it is read.
+    fn into_iter(self) -> Self::IntoIter {
+        self.shards.into_iter().flatten()
+    }
 }
 
 /// What inference concluded for one `PendingKey`: the (possibly narrowed) actions, the
@@ -384,7 +464,7 @@ pub struct Tally {
     /// Evidence for inference; bounded by distinct (project, user, permission) triples.
     pub proven: Proven,
     /// Inferable `unknown` denials not yet in `projects[..].denials`; empty after `infer`.
-    pub pending: HashMap<PendingKey, PendingStats>,
+    pub pending: PendingGroups,
     /// The name of each project key in `pending`.
     pub project_names: HashMap<u64, String>,
     /// The candidate actions of each `actions_key` in `pending`.
@@ -545,9 +625,9 @@ impl Tally {
                     .entry(actions_key)
                     .or_insert_with(|| call.actions.clone());
                 let key = (project_key, who(user), actions_key);
-                let row = self.pending.entry(key).or_default();
+                let row = self.pending.entry(key);
                 row.calls += 1;
-                widen(&mut row.seen, record.time);
+                row.seen.widen(record.time);
                 return;
             }
             let key = (
@@ -620,9 +700,9 @@ impl Tally {
             self.action_lists.entry(key).or_insert(list);
         }
         for (key, b) in other.pending {
-            let a = self.pending.entry(key).or_default();
+            let a = self.pending.entry(key);
             a.calls += b.calls;
-            a.seen = join(a.seen, b.seen);
+            a.seen.join(b.seen);
         }
         for (reason, n) in other.error_counts {
             *self.error_counts.entry(reason).or_default() += n;
@@ -678,7 +758,7 @@ impl Tally {
             }
             let row = tally.denials.entry(verdict.clone()).or_default();
             row.calls += pending.calls;
-            row.seen = join(row.seen, pending.seen);
+            row.seen = join(row.seen, pending.seen.get());
             // The same hash as every other row's users: see `who`.
             if key.1 != 0 {
                 row.users.insert(key.1);
@@ -803,6 +883,45 @@ pub fn infer_cause(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_hold_every_time_they_take_in_and_groups_stay_small() {
+        let mut span = Span::default();
+        assert_eq!(span.get(), None);
+        span.widen(None);
+        assert_eq!(span.get(), None);
+        span.widen(Some(5));
+        assert_eq!(span.get(), Some((5, 5)));
+        span.widen(Some(-3));
+        assert_eq!(span.get(), Some((-3, 5)));
+        let mut other = Span::default();
+        other.join(span);
+        assert_eq!(other.get(), Some((-3, 5)));
+        other.join(Span::default());
+        assert_eq!(other.get(), Some((-3, 5)));
+        // The sentinels' own values are times like any other.
+        for t in [Millis::MIN, Millis::MAX] {
+            let mut edge = Span::default();
+            edge.widen(Some(t));
+            assert_eq!(edge.get(), Some((t, t)));
+        }
+        assert_eq!(std::mem::size_of::<(PendingKey, PendingStats)>(), 48);
+    }
+
+    #[test]
+    fn pending_groups_count_and_hand_back_every_group() {
+        let mut groups = PendingGroups::default();
+        assert!(groups.is_empty());
+        for k in 0..1000u64 {
+            let key = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15), k % 7, k % 3);
+            groups.entry(key).calls += 1;
+            groups.entry(key).calls += 1;
+        }
+        assert_eq!(groups.len(), 1000);
+        let all: Vec<_> = groups.into_iter().collect();
+        assert_eq!(all.len(), 1000);
+        assert!(all.iter().all(|(_, stats)| stats.calls == 2));
+    }
 
     #[test]
     fn denied_rows_keep_their_text_fields_apart() {

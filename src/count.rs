@@ -86,10 +86,30 @@ impl std::ops::AddAssign for CallStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DenialStats {
     pub calls: u64,
-    /// Distinct users, as 64-bit hashes: only their number is reported, and a hash takes a
-    /// fraction of a name's memory (collisions: about n²/2⁶⁵).
-    pub users: HashSet<u64>,
+    /// Distinct users, as their numbers in the tally's `UserIndex` (of 64-bit hashes: only
+    /// their count is reported; collisions about n²/2⁶⁵).
+    pub users: HashSet<u32>,
     pub seen: Option<(Millis, Millis)>,
+}
+
+/// Users (as `who` hashes) numbered in the order a tally first meets them, for the user
+/// sets of denial rows: a set of `u32` takes about half the memory of one of hashes, and
+/// on a day when most calls are denied those sets hold millions of (row, user) pairs.
+/// Numbers belong to one tally; `Tally::merge` renumbers the other's.
+#[derive(Debug, Clone, Default)]
+pub struct UserIndex {
+    numbers: HashMap<u64, u32>,
+    hashes: Vec<u64>,
+}
+
+impl UserIndex {
+    /// The number of the user with this hash, given a new one if it has none yet.
+    pub fn number(&mut self, hash: u64) -> u32 {
+        *self.numbers.entry(hash).or_insert_with(|| {
+            self.hashes.push(hash);
+            u32::try_from(self.hashes.len() - 1).expect("fewer than 2³² distinct users")
+        })
+    }
 }
 
 /// One row of unclassified.csv; `example` is the smallest original path (or trace
@@ -477,6 +497,8 @@ pub struct Tally {
     /// (denial row, user) pairs added to the rows' user sets, for `weight` (summed by
     /// `merge`, so a merged tally may count a pair more than once).
     user_pairs: usize,
+    /// The numbers of the users in the rows' user sets.
+    users: UserIndex,
 }
 
 /// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
@@ -639,7 +661,8 @@ impl Tally {
             row.calls += 1;
             widen(&mut row.seen, record.time);
             if let Some(user) = record.user.as_deref() {
-                self.user_pairs += usize::from(row.users.insert(crate::seen::stable_hash(user)));
+                let number = self.users.number(crate::seen::stable_hash(user));
+                self.user_pairs += usize::from(row.users.insert(number));
             }
         }
     }
@@ -660,6 +683,13 @@ impl Tally {
         self.out_of_time += other.out_of_time;
         self.other_projects += other.other_projects;
         self.other_services += other.other_services;
+        // Their user numbers, as this tally's.
+        let renumbered: Vec<u32> = other
+            .users
+            .hashes
+            .iter()
+            .map(|hash| self.users.number(*hash))
+            .collect();
         for (name, theirs) in other.projects {
             let mine = self.projects.entry(name).or_default();
             let (a, b) = (&mut mine.stats, theirs.stats);
@@ -677,7 +707,8 @@ impl Tally {
             for (key, b) in theirs.denials {
                 let a = mine.denials.entry(key).or_default();
                 a.calls += b.calls;
-                a.users.extend(b.users);
+                a.users
+                    .extend(b.users.into_iter().map(|n| renumbered[n as usize]));
                 a.seen = join(a.seen, b.seen);
             }
         }
@@ -761,7 +792,7 @@ impl Tally {
             row.seen = join(row.seen, pending.seen.get());
             // The same hash as every other row's users: see `who`.
             if key.1 != 0 {
-                row.users.insert(key.1);
+                row.users.insert(self.users.number(key.1));
             }
             let id = *verdict_ids.entry(verdict).or_insert_with_key(|verdict| {
                 verdict_list.push(verdict.clone());
@@ -906,6 +937,23 @@ mod tests {
             assert_eq!(edge.get(), Some((t, t)));
         }
         assert_eq!(std::mem::size_of::<(PendingKey, PendingStats)>(), 48);
+    }
+
+    #[test]
+    fn merged_user_sets_count_each_user_once_whatever_the_numbering() {
+        let key: DenialKey = (vec![1], Cause::MissingAction, String::new());
+        let (mut a, mut b) = (Tally::default(), Tally::default());
+        // The shared user has number 1 in one tally and 0 in the other.
+        for (tally, hashes) in [(&mut a, [10u64, 20]), (&mut b, [20, 30])] {
+            let numbers: Vec<u32> = hashes.iter().map(|h| tally.users.number(*h)).collect();
+            let project = tally.projects.entry("p".into()).or_default();
+            let row = project.denials.entry(key.clone()).or_default();
+            row.users.extend(numbers);
+        }
+        a.merge(b);
+        let users = &a.projects["p"].denials[&key].users;
+        assert_eq!(users.len(), 3);
+        assert_eq!(a.users.hashes, [10, 20, 30]);
     }
 
     #[test]

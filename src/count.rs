@@ -221,6 +221,7 @@ impl PendingGroups {
         self.shards.iter().map(HashMap::len).sum()
     }
 
+    /// Whether there is no group.
     pub fn is_empty(&self) -> bool {
         self.shards.iter().all(HashMap::is_empty)
     }

@@ -37,6 +37,10 @@ pub struct Chunk {
     /// Line number (1-based) of `data[0]`.
     pub first_line: u64,
     pub spans: Option<Vec<Span>>,
+    /// Without `spans`: where `data`'s newlines are, when the reader found them (it counts
+    /// them anyway, for the next chunk's line numbers), so the worker does not search the
+    /// bytes a second time. Empty: not known, the worker searches.
+    pub newlines: Vec<u32>,
 }
 
 impl Chunk {
@@ -49,13 +53,16 @@ impl Chunk {
                 let data = &self.data[..];
                 let mut start = 0;
                 // memchr finds the newlines many bytes at a time; `split` looks at each.
-                let lines = memchr::memchr_iter(b'\n', data)
-                    .chain(std::iter::once(data.len()))
-                    .map(move |end| {
-                        let line = &data[start..end];
-                        start = end + 1;
-                        line
-                    });
+                let newlines: Box<dyn Iterator<Item = usize>> = if self.newlines.is_empty() {
+                    Box::new(memchr::memchr_iter(b'\n', data))
+                } else {
+                    Box::new(self.newlines.iter().map(|&at| at as usize))
+                };
+                let lines = newlines.chain(std::iter::once(data.len())).map(move |end| {
+                    let line = &data[start..end];
+                    start = end + 1;
+                    line
+                });
                 Box::new(
                     (self.first_line..)
                         .zip(lines)
@@ -243,6 +250,7 @@ fn frame_stream(
                     end,
                     line: 1,
                 }]),
+                newlines: Vec::new(),
             });
             stats.lines = 1;
             Ok(stats)
@@ -334,12 +342,23 @@ fn emit_lines(
     events: &mut dyn FnMut(Event),
 ) -> u64 {
     if data.len() <= max {
-        // No line can be too long: skip the scan (the caller counts the lines anyway).
-        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        // No line can be too long: skip the scan, but keep where the lines end (they are
+        // counted anyway) for the worker that splits them.
+        let newlines: Vec<u32> = if u32::try_from(data.len()).is_ok() {
+            memchr_iter(b'\n', &data).map(|at| at as u32).collect()
+        } else {
+            Vec::new()
+        };
+        let lines = if newlines.is_empty() {
+            memchr_iter(b'\n', &data).count() as u64
+        } else {
+            newlines.len() as u64
+        };
         chunks(Chunk {
             data,
             first_line: line,
             spans: None,
+            newlines,
         });
         return line + lines;
     }
@@ -367,6 +386,7 @@ fn emit_lines(
             data,
             first_line,
             spans: None,
+            newlines: Vec::new(),
         });
         return line;
     }
@@ -377,6 +397,7 @@ fn emit_lines(
                 data: data[from..to].to_vec(),
                 first_line,
                 spans: None,
+                newlines: Vec::new(),
             });
         }
     }
@@ -623,6 +644,7 @@ fn arrays(
                 data,
                 first_line: chunk_line,
                 spans: Some(std::mem::take(&mut spans)),
+                newlines: Vec::new(),
             });
         } else {
             stats.bytes += cut as u64;
@@ -687,6 +709,36 @@ mod tests {
             .map(|(line, bytes)| (line, String::from_utf8_lossy(&bytes).into_owned()))
             .collect();
         (records, framed.events, framed.error.map_or(Ok(()), Err))
+    }
+
+    #[test]
+    fn lines_split_by_known_newlines_are_the_lines_searched_for() {
+        let data = b"{\"a\":1}\r\n\n  \n{\"b\":2}\n x \n{\"c\":3}".to_vec();
+        let newlines: Vec<u32> = memchr_iter(b'\n', &data).map(|at| at as u32).collect();
+        let chunk = |newlines: Vec<u32>| Chunk {
+            data: data.clone(),
+            first_line: 7,
+            spans: None,
+            newlines,
+        };
+        let (known, searched) = (chunk(newlines), chunk(Vec::new()));
+        let lines: Vec<(u64, &[u8])> = known.records().collect();
+        assert_eq!(lines, searched.records().collect::<Vec<_>>());
+        assert_eq!(
+            lines,
+            [
+                (7, &b"{\"a\":1}"[..]),
+                (10, b"{\"b\":2}"),
+                (11, b"x"),
+                (12, b"{\"c\":3}")
+            ]
+        );
+        // And the reader hands them over as it counts them.
+        let mut got = Vec::new();
+        let next = emit_lines(data.clone(), 7, 1 << 20, &mut |c| got.push(c), &mut |_| ());
+        assert_eq!(next, 12);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].newlines, known.newlines);
     }
 
     #[test]

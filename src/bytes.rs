@@ -417,6 +417,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn string_end_agrees_on_runs_of_backslashes_across_blocks() {
+        // Backslashes most of the time, so that runs of every length, odd and even, start
+        // and end at every offset and straddle the 16-byte blocks.
+        let alphabet = [
+            b'\\', b'\\', b'\\', b'\\', b'\\', b'\\', b'"', b'n', b'u', b'\n',
+        ];
+        for (bytes, state) in strings(0x2545_f491_4f6c_dd1d, alphabet, 70, 200_000) {
+            let start = (state >> 58) as usize % (bytes.len() + 1);
+            assert_eq!(
+                string_end(&bytes, start),
+                reference(&bytes, start),
+                "{:?} from {start}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+
     /// `string_skip` byte by byte.
     fn skip_reference(bytes: &[u8]) -> Skip {
         let mut i = 0;

@@ -180,12 +180,36 @@ pub struct ScanArgs {
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Bytes read per chunk of work.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    /// Bytes read per chunk of work (a number, or with K, M or G: powers of 1024).
+    #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = byte_size)]
     pub chunk_size: usize,
-    /// Records longer than this are skipped and listed in errors.csv.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    /// Records longer than this are skipped and listed in errors.csv (a number, or with K,
+    /// M or G).
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = byte_size)]
     pub max_record_bytes: usize,
+}
+
+/// A size in bytes: a whole number, optionally followed by `K`, `M` or `G` (powers of
+/// 1024, either case, with an optional `iB` or `B`), as in `512K` or `64MiB`.
+fn byte_size(text: &str) -> Result<usize, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let number = upper
+        .strip_suffix("IB")
+        .or_else(|| upper.strip_suffix('B'))
+        .unwrap_or(&upper);
+    let (digits, shift) = match number.char_indices().last() {
+        Some((at, 'K')) => (&number[..at], 10),
+        Some((at, 'M')) => (&number[..at], 20),
+        Some((at, 'G')) => (&number[..at], 30),
+        _ => (number, 0),
+    };
+    let refuse = || format!("not a size in bytes: {text:?} (e.g. 4096, 512K, 1M, 2G)");
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse());
+    }
+    let n: usize = digits.parse().map_err(|_| refuse())?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("size too large: {text:?}"))
 }
 
 #[cfg(test)]
@@ -196,5 +220,42 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_anything_else() {
+        for (text, bytes) in [
+            ("4096", 4096),
+            ("512K", 512 << 10),
+            ("1m", 1 << 20),
+            ("64MiB", 64 << 20),
+            ("2GB", 2 << 30),
+            (" 3k ", 3 << 10),
+            ("0", 0),
+        ] {
+            assert_eq!(byte_size(text), Ok(bytes), "{text}");
+        }
+        for text in [
+            "",
+            "M",
+            "1.5M",
+            "-1",
+            "1T",
+            "1 M",
+            "x1",
+            "1KK",
+            "99999999999999999999G",
+        ] {
+            assert!(byte_size(text).is_err(), "{text}");
+        }
+        let cli = Cli::try_parse_from(["permtrail", "scan", "--chunk-size", "256K", "x"])
+            .expect("parses");
+        let Command::Scan(args) = cli.command else {
+            panic!("a scan");
+        };
+        assert_eq!(
+            (args.chunk_size, args.max_record_bytes),
+            (256 << 10, 64 << 20)
+        );
     }
 }

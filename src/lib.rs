@@ -33,9 +33,21 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code when the scan itself failed (a worker panicked): no reports written.
 pub const EXIT_FAILED: u8 = 1;
 
+/// Exit code of a command line that could not be read (an unknown option, a bad value):
+/// the run did not start. (clap's own code would be 2, which here means unreadable input.)
+pub const EXIT_USAGE: u8 = 1;
+
 /// Runs the command line; returns the exit code (0, or 2 when some input was unreadable).
 pub fn run() -> anyhow::Result<u8> {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` come this way too, for stdout and success.
+            let _ = e.print();
+            return Ok(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match cli.command {
         Command::Scan(args) => {
             let config = config::scan_config(args)?;
             // First signal: stop reading and leave the previous reports as they are; a

@@ -56,6 +56,41 @@ fn scan(dir: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn a_bad_command_line_exits_1_not_2_which_means_unreadable_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    for (extra, names) in [
+        (&["--bogus", "x"][..], "--bogus"),
+        (&["--chunk-size", "1.5M", "x"][..], "1.5M"),
+        (&["--threads", "many", "x"][..], "many"),
+        (&[][..], "<INPUT>"),
+    ] {
+        let output = scan(dir.path(), &out, extra);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains(names), "{extra:?}: {stderr}");
+        assert!(!out.exists(), "no reports from {extra:?}");
+    }
+    let help = permtrail(dir.path(), &["scan", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--chunk-size"));
+    // Sizes with suffixes are read; the run starts and finds its one input missing.
+    let sized = scan(
+        dir.path(),
+        &out,
+        &[
+            "--chunk-size",
+            "64K",
+            "--max-record-bytes",
+            "1M",
+            "missing.jsonl",
+        ],
+    );
+    assert_eq!(sized.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&sized.stderr).contains("missing.jsonl"));
+}
+
+#[test]
 fn samples_match_golden_reports() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let output = scan(&root(), tmp.path(), &["samples"]);

@@ -34,22 +34,6 @@ pub struct Loc {
     pub line: u64,
 }
 
-fn widen(range: &mut Option<(Millis, Millis)>, time: Option<Millis>) {
-    if let Some(t) = time {
-        *range = Some(match *range {
-            Some((a, b)) => (a.min(t), b.max(t)),
-            None => (t, t),
-        });
-    }
-}
-
-fn join(a: Option<(Millis, Millis)>, b: Option<(Millis, Millis)>) -> Option<(Millis, Millis)> {
-    match (a, b) {
-        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
-        (x, None) | (None, x) => x,
-    }
-}
-
 /// One row of projects.csv. `seen` is the (first, last) record time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectStats {
@@ -61,7 +45,7 @@ pub struct ProjectStats {
     pub dependency_denials: u64,
     /// Denied with cause `inferred_missing_dependency` (set by `Tally::infer`).
     pub inferred_dependency_denials: u64,
-    pub seen: Option<(Millis, Millis)>,
+    pub seen: Span,
 }
 
 /// One row of actions.csv.
@@ -89,7 +73,7 @@ pub struct DenialStats {
     /// Distinct users, as their numbers in the tally's `UserIndex` (of 64-bit hashes: only
     /// their count is reported; collisions about n²/2⁶⁵).
     pub users: HashSet<u32>,
-    pub seen: Option<(Millis, Millis)>,
+    pub seen: Span,
 }
 
 /// Users (as `who` hashes) numbered in the order a tally first meets them, for the user
@@ -158,8 +142,9 @@ pub struct PendingStats {
     pub seen: Span,
 }
 
-/// A (first, last) range of record times in 16 bytes (`Option<(Millis, Millis)>` takes
-/// 24): empty as (`Millis::MAX`, `Millis::MIN`), which no widening leaves in place.
+/// The (first, last) record time of a report row: 16 bytes (`Option<(Millis, Millis)>`
+/// takes 24, and a tally holds one per inference group), empty as (`Millis::MAX`,
+/// `Millis::MIN`), which no widening leaves in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
     first: Millis,
@@ -586,7 +571,7 @@ impl Tally {
         };
         let stats = &mut tally.stats;
         stats.records += 1;
-        widen(&mut stats.seen, record.time);
+        stats.seen.widen(record.time);
         let denied = call.outcome == Outcome::Denied;
         if call.actions.is_empty() {
             let method = method_of(call).into_owned();
@@ -660,7 +645,7 @@ impl Tally {
             );
             let row = tally.denials.entry(key).or_default();
             row.calls += 1;
-            widen(&mut row.seen, record.time);
+            row.seen.widen(record.time);
             if let Some(user) = record.user.as_deref() {
                 let number = self.users.number(crate::seen::stable_hash(user));
                 self.user_pairs += usize::from(row.users.insert(number));
@@ -701,7 +686,7 @@ impl Tally {
             a.failed += b.failed;
             a.dependency_denials += b.dependency_denials;
             a.inferred_dependency_denials += b.inferred_dependency_denials;
-            a.seen = join(a.seen, b.seen);
+            a.seen.join(b.seen);
             for (key, b) in theirs.actions {
                 *mine.actions.entry(key).or_default() += b;
             }
@@ -710,7 +695,7 @@ impl Tally {
                 a.calls += b.calls;
                 a.users
                     .extend(b.users.into_iter().map(|n| renumbered[n as usize]));
-                a.seen = join(a.seen, b.seen);
+                a.seen.join(b.seen);
             }
         }
         for (key, b) in other.unclassified {
@@ -790,7 +775,7 @@ impl Tally {
             }
             let row = tally.denials.entry(verdict.clone()).or_default();
             row.calls += pending.calls;
-            row.seen = join(row.seen, pending.seen.get());
+            row.seen.join(pending.seen);
             // The same hash as every other row's users: see `who`.
             if key.1 != 0 {
                 row.users.insert(self.users.number(key.1));

@@ -4,8 +4,8 @@
 //! half-written report.
 
 use crate::catalog::{ActionId, Catalog};
-use crate::count::{DeniedCall, Tally, Text};
-use crate::parse::time::{self, Millis};
+use crate::count::{DeniedCall, Span, Tally, Text};
+use crate::parse::time;
 use crate::runs::{Order, Runs};
 use anyhow::{Context, Result};
 use std::borrow::Cow;
@@ -53,8 +53,8 @@ fn enterprise_scope(catalog: &Catalog, ids: &[ActionId]) -> &'static str {
     }
 }
 
-fn seen(range: Option<(Millis, Millis)>) -> (String, String) {
-    match range {
+fn seen(range: Span) -> (String, String) {
+    match range.get() {
         Some((a, b)) => (time::format(a), time::format(b)),
         None => (String::new(), String::new()),
     }

@@ -344,15 +344,12 @@ fn emit_lines(
     if data.len() <= max {
         // No line can be too long: skip the scan, but keep where the lines end (they are
         // counted anyway) for the worker that splits them.
-        let newlines: Vec<u32> = if u32::try_from(data.len()).is_ok() {
-            memchr_iter(b'\n', &data).map(|at| at as u32).collect()
+        let (newlines, lines) = if u32::try_from(data.len()).is_ok() {
+            let newlines: Vec<u32> = memchr_iter(b'\n', &data).map(|at| at as u32).collect();
+            let lines = newlines.len() as u64;
+            (newlines, lines)
         } else {
-            Vec::new()
-        };
-        let lines = if newlines.is_empty() {
-            memchr_iter(b'\n', &data).count() as u64
-        } else {
-            newlines.len() as u64
+            (Vec::new(), memchr_iter(b'\n', &data).count() as u64)
         };
         chunks(Chunk {
             data,

@@ -1319,14 +1319,10 @@ const BLOCK_BYTES: usize = 4 << 20;
 const STEP_MS: u64 = 37;
 
 /// Block `b` of a JSON-lines (or, for `Kind::Apig`, APIG) output: lines until `per_block`
-/// bytes are reached, times starting `block_span_ms` per block after the base time.
-fn line_block(
-    kind: Kind,
-    world: &World,
-    b: u64,
-    per_block: usize,
-    block_span_ms: u64,
-) -> (Vec<u8>, Tally) {
+/// bytes are reached. Records per block are not known in advance, so each block's times
+/// start a fixed span (enough for its records at ~700 bytes) after the block before.
+fn line_block(kind: Kind, world: &World, b: u64, per_block: usize) -> (Vec<u8>, Tally) {
+    let block_span_ms = (per_block as u64 / 700 + 1) * STEP_MS;
     let mut blk = Block::new(world, b);
     let mut out = Vec::with_capacity(per_block + 4096);
     let mut ms = BASE_MS + b * block_span_ms;
@@ -1353,7 +1349,7 @@ pub fn sample(apig: bool, bytes: usize) -> Vec<u8> {
     let kind = if apig { Kind::Apig } else { Kind::Jsonl };
     let args = Args::try_parse_from(["generate"]).expect("the defaults parse");
     let world = World::new(&args);
-    line_block(kind, &world, 0, bytes, (bytes as u64 / 700 + 1) * STEP_MS).0
+    line_block(kind, &world, 0, bytes).0
 }
 
 /// Generates JSON lines (or APIG lines) block by block in parallel, written in order.
@@ -1368,8 +1364,6 @@ fn write_lines(args: &Args, world: &World, out_path: &Path) -> Result<Tally> {
     };
     let blocks = args.bytes.div_ceil(BLOCK_BYTES as u64).max(1);
     let per_block = (args.bytes / blocks).max(1) as usize;
-    // Records per block are not known in advance; times advance by block index.
-    let block_span_ms = (per_block as u64 / 700 + 1) * STEP_MS;
     let mut total = Tally::default();
     let batch = rayon::current_num_threads() as u64 * 2;
     let mut b0 = 0;
@@ -1377,7 +1371,7 @@ fn write_lines(args: &Args, world: &World, out_path: &Path) -> Result<Tally> {
         let b1 = (b0 + batch).min(blocks);
         let made: Vec<(Vec<u8>, Tally)> = (b0..b1)
             .into_par_iter()
-            .map(|b| line_block(args.kind, world, b, per_block, block_span_ms))
+            .map(|b| line_block(args.kind, world, b, per_block))
             .collect();
         for (bytes, t) in made {
             sink.write_all(&bytes)

@@ -14,6 +14,7 @@ use permtrail::count::{Loc, Tally};
 use permtrail::parse::access::{AccessFormat, parse as parse_access};
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
 use permtrail::read::frame::{FrameOptions, Framing, frame};
+use permtrail::scan::other_service;
 use std::hint::black_box;
 
 // The generator is an example, not part of the library; the benchmarks take its records
@@ -92,7 +93,6 @@ fn jsonl(c: &mut Criterion) {
         })
     });
     // As the scan reads them: a trace naming another service is validated and skipped.
-    let other_service = |service: &str| !service.eq_ignore_ascii_case("ECS");
     group.bench_function("skim", |b| {
         b.iter(|| {
             black_box(per_record(

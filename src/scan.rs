@@ -166,7 +166,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
 }
 
 /// True for a service other than ECS: its traces are counted, never classified.
-fn other_service(service: &str) -> bool {
+pub fn other_service(service: &str) -> bool {
     !service.eq_ignore_ascii_case("ECS")
 }
 

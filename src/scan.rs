@@ -107,8 +107,7 @@ struct Shared<'c> {
     tallies: Vec<Mutex<Tally>>,
     /// Where a worker's tally goes when its big maps pass `ScanConfig::fold_weight`: on a day
     /// of many distinct denials, each worker would otherwise hold most groups and user
-    /// sets a second time until the end (2 GiB of denials at `-j2`: 133 MiB without folding,
-    /// 112-119 MiB with it).
+    /// sets a second time until the end.
     folded: Mutex<Tally>,
     /// Denied-call rows beyond `ScanConfig::rows_in_memory` per worker go to disk.
     runs: Runs,

@@ -90,7 +90,13 @@ impl IdTable {
 
     fn grow(&mut self) {
         let capacity = (self.slots.len() * 3 / 2).max(1024);
-        let old = std::mem::replace(&mut self.slots, vec![0; capacity]);
+        // Zeroes written, not left to a zeroed allocation: that maps the shared zero page,
+        // and a probe reads a slot before writing it, so every page of the table would
+        // fault twice, the second time flushing the other cores' TLBs. `black_box` keeps
+        // the compiler from turning allocation and fill back into a zeroed allocation.
+        let mut fresh = std::hint::black_box(Vec::with_capacity(capacity));
+        fresh.resize(capacity, 0);
+        let old = std::mem::replace(&mut self.slots, fresh);
         self.len = 0;
         for h in old.into_iter().filter(|h| *h != 0) {
             self.insert(h);

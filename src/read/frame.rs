@@ -5,7 +5,7 @@
 //! JSON document (read whole, bounded). Memory per file is bounded by chunk size plus the
 //! longest record, and the longest record by `max_record_bytes`.
 
-use super::fill_from;
+use super::Buffer;
 use crate::bytes::Skip;
 use memchr::{memchr_iter, memrchr};
 use std::io::Read;
@@ -33,7 +33,7 @@ pub struct Span {
 /// `spans` the records are exactly those spans, without them every line is one record.
 #[derive(Debug, Clone)]
 pub struct Chunk {
-    pub data: Vec<u8>,
+    pub data: Buffer,
     /// Line number (1-based) of `data[0]`.
     pub first_line: u64,
     pub spans: Option<Vec<Span>>,
@@ -215,16 +215,14 @@ fn frame_stream(
     chunks: &mut dyn FnMut(Chunk),
     events: &mut dyn FnMut(Event),
 ) -> Result<FrameStats, FrameError> {
-    let chunk_size = options.chunk_size.max(1);
     let mut buf = super::take_buffer();
-    buf.reserve(chunk_size.min(1 << 20));
     let mut stats = FrameStats::default();
     // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
     // seen whole even with tiny chunks.
-    fill_from(reader, &mut buf, 64 * 1024).map_err(|e| read_error(1, e))?;
+    buf.fill(reader, 64 * 1024).map_err(|e| read_error(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
     if buf.starts_with(b"\xEF\xBB\xBF") {
-        buf.drain(..3);
+        buf.consume(3);
         stats.bytes += 3;
     }
     match framing {
@@ -232,7 +230,8 @@ fn frame_stream(
         Framing::Array => arrays(reader, buf, options, stats, chunks, events),
         Framing::Document => {
             let limit = options.max_record_bytes;
-            fill_from(reader, &mut buf, limit.saturating_add(1)).map_err(|e| read_error(1, e))?;
+            buf.fill(reader, limit.saturating_add(1))
+                .map_err(|e| read_error(1, e))?;
             if buf.len() > limit {
                 return Err(FrameError {
                     line: 1,
@@ -270,7 +269,7 @@ fn read_error(line: u64, e: std::io::Error) -> FrameError {
 
 fn lines(
     reader: &mut dyn Read,
-    mut buf: Vec<u8>,
+    mut buf: Buffer,
     options: FrameOptions,
     mut stats: FrameStats,
     chunks: &mut dyn FnMut(Chunk),
@@ -282,13 +281,13 @@ fn lines(
     loop {
         let before = buf.len();
         let want = before + options.chunk_size;
-        fill_from(reader, &mut buf, want).map_err(|e| read_error(line, e))?;
+        buf.fill(reader, want).map_err(|e| read_error(line, e))?;
         let eof = buf.len() < want;
         if skipping {
             match memchr::memchr(b'\n', &buf) {
                 Some(nl) => {
                     stats.bytes += (nl + 1) as u64;
-                    buf.drain(..=nl);
+                    buf.consume(nl + 1);
                     line += 1;
                     skipping = false;
                 }
@@ -335,7 +334,7 @@ fn lines(
 /// than `max` as skipped records, so the limit holds whatever the chunk size. Returns the
 /// line number after `data`.
 fn emit_lines(
-    data: Vec<u8>,
+    data: Buffer,
     mut line: u64,
     max: usize,
     chunks: &mut dyn FnMut(Chunk),
@@ -391,7 +390,7 @@ fn emit_lines(
     for (from, to, first_line) in pieces {
         if from < to {
             chunks(Chunk {
-                data: data[from..to].to_vec(),
+                data: Buffer::from(data[from..to].to_vec()),
                 first_line,
                 spans: None,
                 newlines: Vec::new(),
@@ -600,7 +599,7 @@ impl ArrayScan {
 
 fn arrays(
     reader: &mut dyn Read,
-    mut buf: Vec<u8>,
+    mut buf: Buffer,
     options: FrameOptions,
     mut stats: FrameStats,
     chunks: &mut dyn FnMut(Chunk),
@@ -645,7 +644,7 @@ fn arrays(
             });
         } else {
             stats.bytes += cut as u64;
-            buf.drain(..cut);
+            buf.consume(cut);
         }
         scan.pos -= cut;
         scan.slow_until = scan.slow_until.saturating_sub(cut);
@@ -662,7 +661,7 @@ fn arrays(
             if scan.discarding {
                 // Keep the scan position, drop the bytes: the element is never parsed.
                 stats.bytes += scan.pos as u64;
-                buf.drain(..scan.pos);
+                buf.consume(scan.pos);
                 *start = 0;
                 scan.slow_until = scan.slow_until.saturating_sub(scan.pos);
                 scan.pos = 0;
@@ -671,7 +670,8 @@ fn arrays(
             chunk_line = scan.line;
         }
         let want = buf.len() + options.chunk_size;
-        fill_from(reader, &mut buf, want).map_err(|e| read_error(scan.line, e))?;
+        buf.fill(reader, want)
+            .map_err(|e| read_error(scan.line, e))?;
         if buf.len() == scan.pos {
             stats.bytes += buf.len() as u64;
             if scan.depth != 0 || scan.element.is_some() {
@@ -713,7 +713,7 @@ mod tests {
         let data = b"{\"a\":1}\r\n\n  \n{\"b\":2}\n x \n{\"c\":3}".to_vec();
         let newlines: Vec<u32> = memchr_iter(b'\n', &data).map(|at| at as u32).collect();
         let chunk = |newlines: Vec<u32>| Chunk {
-            data: data.clone(),
+            data: data.clone().into(),
             first_line: 7,
             spans: None,
             newlines,
@@ -732,7 +732,13 @@ mod tests {
         );
         // And the reader hands them over as it counts them.
         let mut got = Vec::new();
-        let next = emit_lines(data.clone(), 7, 1 << 20, &mut |c| got.push(c), &mut |_| ());
+        let next = emit_lines(
+            data.clone().into(),
+            7,
+            1 << 20,
+            &mut |c| got.push(c),
+            &mut |_| (),
+        );
         assert_eq!(next, 12);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].newlines, known.newlines);

@@ -1,6 +1,7 @@
 //! Input transport: finding input files, undoing compression (by magic bytes), and cutting
 //! a stream into chunks that end on record boundaries. What a record means is `parse`'s job.
 
+mod buffer;
 pub mod frame;
 mod inflate;
 
@@ -116,13 +117,14 @@ impl Decoder {
 }
 
 /// Chunk buffers given back after their records were counted, for the readers to reuse:
-/// a fresh multi-megabyte buffer per chunk costs page faults and regrowth copies on every
-/// chunk. At most `POOLED` are kept, so the pool never holds more than a few chunks.
-static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+/// a fresh multi-megabyte buffer per chunk costs page faults, regrowth copies and a
+/// zeroing pass on every chunk. At most `POOLED` are kept, so the pool never holds more
+/// than a few chunks.
+static POOL: std::sync::Mutex<Vec<Buffer>> = std::sync::Mutex::new(Vec::new());
 const POOLED: usize = 4;
 
 /// An empty buffer, reused when one was given back.
-pub fn take_buffer() -> Vec<u8> {
+pub fn take_buffer() -> Buffer {
     POOL.lock()
         .ok()
         .and_then(|mut pool| pool.pop())
@@ -130,7 +132,7 @@ pub fn take_buffer() -> Vec<u8> {
 }
 
 /// Gives a chunk's buffer back for reuse (or frees it when the pool is full).
-pub fn give_buffer(mut buf: Vec<u8>) {
+pub fn give_buffer(mut buf: Buffer) {
     buf.clear();
     if buf.capacity() > 0
         && let Ok(mut pool) = POOL.lock()
@@ -142,7 +144,7 @@ pub fn give_buffer(mut buf: Vec<u8>) {
 
 /// Splits `buf` at `at`: returns the head and leaves the tail in `buf`, moved to a reused
 /// buffer so the head's allocation travels with the chunk.
-pub(crate) fn split_buffer(buf: &mut Vec<u8>, at: usize) -> Vec<u8> {
+pub(crate) fn split_buffer(buf: &mut Buffer, at: usize) -> Buffer {
     let mut tail = take_buffer();
     tail.extend_from_slice(&buf[at..]);
     buf.truncate(at);
@@ -254,7 +256,7 @@ pub fn size_of(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
-pub(crate) use fill as fill_from;
+pub use buffer::Buffer;
 pub use frame::{Chunk, Framing, Span};
 
 #[cfg(test)]

@@ -141,6 +141,15 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
             return;
         }
     }
+    let dedupe = if config.dedupe {
+        record.trace_id.as_deref().map(|id| record_key(id, &record))
+    } else {
+        None
+    };
+    // Classifying takes long enough for the id's slot to arrive meanwhile.
+    if let Some(key) = dedupe {
+        shared.seen.prefetch(key);
+    }
     let call = classify::classify(&config.catalog, &record);
     if !config.projects.is_empty()
         && !call
@@ -151,11 +160,6 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         tally.other_projects += 1;
         return;
     }
-    let dedupe = if config.dedupe {
-        record.trace_id.as_deref().map(|id| record_key(id, &record))
-    } else {
-        None
-    };
     let counted = dedupe.is_none_or(|h| shared.seen.first(h));
     if !counted && call.outcome != Outcome::Denied {
         tally.duplicates += 1;

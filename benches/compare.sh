@@ -81,11 +81,21 @@ OBS_FILES=$(tally_field "$OBS.tally.json" files)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/permtrail-compare.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-# Inputs in page cache: every figure is about CPU, not the disk.
+# Inputs in page cache: every figure is about CPU, not the disk. Some kernels page out
+# file pages that sat idle for a while (DAMON's `pageout` scheme; on this project's
+# benchmark machines, after 60 s), so an input read once at the start can be gone by the
+# time its last rows run: each run reads its input again first (`warm`).
+warm() {
+    case $1 in
+        jsonl) cat "$JSONL" >/dev/null ;;
+        gz) cat "$JSONL_GZ" >/dev/null ;;
+        obs) find "$OBS" -type f -exec cat {} + >/dev/null ;;
+    esac
+}
 note "reading inputs once into the page cache"
-cat "$JSONL" >/dev/null
-if [[ $GZ == 1 ]]; then cat "$JSONL_GZ" >/dev/null; fi
-find "$OBS" -type f -exec cat {} + >/dev/null
+warm jsonl
+if [[ $GZ == 1 ]]; then warm gz; fi
+warm obs
 
 # --- measuring ----------------------------------------------------------------------
 HAVE_TIME=0
@@ -106,6 +116,7 @@ measure() {
     shift 5
     local best="" rss="-" i t0 t1 secs r
     for ((i = 0; i < runs; i++)); do
+        warm "$group"
         t0=$(date +%s%N)
         if [[ $HAVE_TIME == 1 ]]; then
             /usr/bin/time -v -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {

@@ -5,9 +5,8 @@
 use crate::catalog::compiled::{CompiledRule, Endpoint, segments};
 use crate::catalog::{ActionId, Catalog, EipUse};
 use crate::parse::Record;
-use crate::parse::json::Entries;
+use crate::parse::json::{member, members_of};
 use memchr::memmem;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -204,26 +203,29 @@ fn body_of(text: Option<&str>) -> Body<'_> {
         batch: false,
         eip: EipUse::Unknown,
     };
-    let Some(entries) = text.and_then(|t| serde_json::from_str::<Entries>(t).ok()) else {
+    let Some(members) = text.and_then(members_of) else {
         return body;
     };
-    let is_array = |v: &RawValue| v.get().starts_with('[');
-    body.batch = entries.get("servers").is_some_and(is_array)
-        || entries.0.iter().any(|(_, v)| {
-            Entries::of(v).is_some_and(|inner| inner.get("servers").is_some_and(is_array))
+    let is_array = |v: &str| v.starts_with('[');
+    // Values that are no object are not offered to the readers at all.
+    fn object(v: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+        v.starts_with('{').then(|| members_of(v)).flatten()
+    }
+    body.batch = member(&members, "servers").is_some_and(is_array)
+        || members.iter().any(|(_, v)| {
+            object(v).is_some_and(|inner| member(&inner, "servers").is_some_and(is_array))
         });
-    body.eip = match entries
-        .get("server")
-        .and_then(Entries::of)
-        .and_then(|s| s.get("publicip"))
-        .and_then(Entries::of)
+    body.eip = match member(&members, "server")
+        .and_then(object)
+        .and_then(|s| member(&s, "publicip"))
+        .and_then(object)
     {
-        Some(p) if p.get("id").is_some_and(|v| v.get() != "null") => EipUse::Existing,
-        Some(p) if p.get("eip").is_some_and(|v| v.get() != "null") => EipUse::New,
-        _ if entries.get("server").is_some() => EipUse::None,
+        Some(p) if member(&p, "id").is_some_and(|v| v != "null") => EipUse::Existing,
+        Some(p) if member(&p, "eip").is_some_and(|v| v != "null") => EipUse::New,
+        _ if member(&members, "server").is_some() => EipUse::None,
         _ => EipUse::Unknown,
     };
-    body.keys = entries.0.into_iter().map(|(k, _)| k).collect();
+    body.keys = members.into_iter().map(|(k, _)| k).collect();
     body
 }
 

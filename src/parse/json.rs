@@ -77,6 +77,27 @@ impl<'a> Entries<'a> {
     }
 }
 
+/// The members of the JSON object `text` (white space around it allowed), in input order,
+/// as (key, the value's JSON text); `None` when `text` is no object. The skim reads it,
+/// serde what the skim leaves (escaped keys, `\u` escapes, deep nesting): the same
+/// members either way, as the skim hands over only what serde would see.
+pub fn members_of(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
+    let mut members = Vec::new();
+    let skimmed = super::skim::members_of_text(text, |key, value| {
+        members.push((Cow::Borrowed(key.text), value));
+    });
+    if skimmed.is_some() {
+        return Some(members);
+    }
+    let entries: Entries = serde_json::from_str(text).ok()?;
+    Some(entries.0.into_iter().map(|(k, v)| (k, v.get())).collect())
+}
+
+/// The value of the first member called `key` among `members` (from `members_of`).
+pub fn member<'a>(members: &[(Cow<'_, str>, &'a str)], key: &str) -> Option<&'a str> {
+    members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
 /// The text of a JSON string value (`raw` is its JSON text), borrowed when unescaped;
 /// `None` for other values.
 pub fn as_str(raw: &str) -> Option<Cow<'_, str>> {
@@ -150,6 +171,36 @@ mod tests {
         assert!(matches!(e.0[0].0, Cow::Borrowed("b")));
         assert!(matches!(e.0[1].0, Cow::Owned(_)));
         assert_eq!(e.get("c").map(RawValue::get), Some("\"s\""));
+    }
+
+    #[test]
+    fn members_are_serdes_whichever_reader_reads_them() {
+        let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(80), "]".repeat(80));
+        for text in [
+            r#"{"os-start":{"servers":[{"id":"x"}]}}"#,
+            r#" {"a" : 1, "b":[true,null], "a":"dup"} "#,
+            r#"{"os-st\u0061rt":{}}"#,
+            r#"{"k\"q":"v\\","s":"\u00e9t\u00e9"}"#,
+            r#"{"ключ":"значение"}"#,
+            r#"{}"#,
+            &deep,
+            r#"[{"a":1}]"#,
+            r#""text""#,
+            r#"{"a":1,}"#,
+            r#"{"a":tru}"#,
+            "",
+        ] {
+            let want = serde_json::from_str::<Entries>(text).ok().map(|e| {
+                e.0.into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.get().to_string()))
+            });
+            let got = members_of(text)
+                .map(|m| m.into_iter().map(|(k, v)| (k.into_owned(), v.to_string())));
+            assert_eq!(got.map(Vec::from_iter), want.map(Vec::from_iter), "{text}");
+        }
+        let members = members_of(r#"{"a":1,"b":2,"a":3}"#).expect("an object");
+        assert_eq!(member(&members, "a"), Some("1"));
+        assert_eq!(member(&members, "c"), None);
     }
 
     #[test]

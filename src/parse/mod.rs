@@ -202,7 +202,9 @@ impl FieldMap {
         }
     }
 
-    /// What `key` feeds; `None` for a key nothing reads (most members of a trace).
+    /// What `key` feeds; `None` for a key nothing reads. The tests' reference for
+    /// `lookup_key`, which the readers use.
+    #[cfg(test)]
     fn lookup(&self, key: &str) -> Option<&[Target]> {
         let index = match pack(key) {
             Some(packed) => self.short.get(packed).map(|found| found.index),
@@ -211,8 +213,9 @@ impl FieldMap {
         index.map(|i| self.targets[i as usize].as_slice())
     }
 
-    /// `lookup` of a key handed over by the skim, whose packed form it has read already;
-    /// a key that feeds one field directly comes back as that field.
+    /// What `key` feeds, `None` for a key nothing reads (most members of a trace); a key
+    /// that feeds one field directly comes back as that field. The skim hands keys over
+    /// with their first 16 bytes read already (`skim::Key`).
     #[inline(always)]
     fn lookup_key(&self, key: skim::Key) -> Option<Feed<'_>> {
         let index = match key.text.len() {
@@ -454,7 +457,7 @@ impl<'a> Captured<'a> {
         }
     }
 
-    /// Takes one member that `targets` (from `FieldMap::lookup`) says is read, keeping per
+    /// Takes one member that `targets` (from `FieldMap::lookup_key`) says is read, keeping per
     /// field the value of its best key (the first such member on a tie).
     fn take(&mut self, targets: &[Target], key: &str, value: &'a str) {
         match key {
@@ -478,6 +481,15 @@ impl<'a> Captured<'a> {
             if let Some(v) = found.filter(|v| usable(*field, v)) {
                 *slot = Some((*prio, v));
             }
+        }
+    }
+
+    /// Takes one member as `FieldMap::lookup_key` said it is read.
+    #[inline(always)]
+    fn feed(&mut self, feed: Feed, key: &str, value: &'a str) {
+        match feed {
+            Feed::Flat(flat) => self.take_flat(flat, value),
+            Feed::Targets(targets) => self.take(targets, key, value),
         }
     }
 
@@ -530,13 +542,13 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
         let mut out = Captured::new();
         while let Some(key) = map.next_key::<json::CowStr<'de>>()? {
             let key = key.0;
-            let Some(targets) = self.fields.lookup(&key) else {
+            let Some(feed) = self.fields.lookup_key(skim::Key::of(&key)) else {
                 // Most members of a trace are read by no field: skip without capturing.
                 map.next_value::<serde::de::IgnoredAny>()?;
                 continue;
             };
             let value: &'de RawValue = map.next_value()?;
-            out.take(targets, &key, value.get());
+            out.feed(feed, &key, value.get());
         }
         Ok(out)
     }
@@ -565,10 +577,10 @@ pub fn skim_json<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
-    skim::members(bytes, |key, value| match fields.lookup_key(key) {
-        Some(Feed::Flat(flat)) => captured.take_flat(flat, value),
-        Some(Feed::Targets(targets)) => captured.take(targets, key.text, value),
-        None => {}
+    skim::members(bytes, |key, value| {
+        if let Some(feed) = fields.lookup_key(key) {
+            captured.feed(feed, key.text, value);
+        }
     })?;
     if captured.envelope().is_some() {
         return None;

@@ -24,6 +24,16 @@ pub struct Key<'a> {
     pub head: u128,
 }
 
+impl<'a> Key<'a> {
+    /// The key `text` as the skim would hand it over, for keys read by other means (serde).
+    pub fn of(text: &'a str) -> Key<'a> {
+        Key {
+            text,
+            head: head16(text.as_bytes(), 0, text.len()),
+        }
+    }
+}
+
 /// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.

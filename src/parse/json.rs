@@ -57,20 +57,6 @@ impl<'de> Deserialize<'de> for Entries<'de> {
 }
 
 impl<'a> Entries<'a> {
-    /// Parses `raw` as an object; `None` when it is any other JSON value.
-    pub fn of(raw: &'a RawValue) -> Option<Entries<'a>> {
-        Entries::of_text(raw.get())
-    }
-
-    /// Parses `text` (JSON) as an object; `None` when it is any other JSON value.
-    pub fn of_text(text: &'a str) -> Option<Entries<'a>> {
-        if text.starts_with('{') {
-            serde_json::from_str(text).ok()
-        } else {
-            None
-        }
-    }
-
     /// The value of the first member called `key`.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)

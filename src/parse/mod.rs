@@ -596,7 +596,7 @@ pub fn skim_json<'a>(
 fn nested<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
     let mut current = raw;
     for key in path {
-        current = Entries::of_text(current)?.get(key)?.get();
+        current = json::member(&json::members_of(current)?, key)?;
     }
     Some(current)
 }

@@ -7,7 +7,7 @@ pub mod json;
 pub mod skim;
 pub mod time;
 
-use json::{Entries, as_str, as_text, is_null};
+use json::{as_str, as_text, is_null};
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -648,18 +648,6 @@ fn user_of(raw: &str) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The identity members of a CTS user object; other members are skipped without being
-/// kept (this runs for most records).
-#[derive(serde::Deserialize)]
-struct UserObject<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    user_name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-}
-
 fn user_in(object: &str) -> Option<Cow<'_, str>> {
     // The skim reads the object without building anything; repeated members keep the
     // first, as serde's fallback below does.
@@ -679,21 +667,13 @@ fn user_in(object: &str) -> Option<Cow<'_, str>> {
     user_in_serde(object)
 }
 
-/// `user_in` by serde, for what the skim is unsure of.
+/// `user_in` by serde, for what the skim is unsure of: the first member of each
+/// identity key, as the skim keeps.
 fn user_in_serde(object: &str) -> Option<Cow<'_, str>> {
-    match serde_json::from_str::<UserObject>(object) {
-        Ok(user) => [user.name, user.user_name, user.id]
-            .into_iter()
-            .flatten()
-            .find_map(|v| scalar(v.get())),
-        // Serde refuses repeated members; the first one counts, as everywhere else.
-        Err(_) => {
-            let entries: Entries = serde_json::from_str(object).ok()?;
-            ["name", "user_name", "id"]
-                .iter()
-                .find_map(|k| entries.get(k).and_then(|v| scalar(v.get())))
-        }
-    }
+    let members = json::members_by_serde(object)?;
+    ["name", "user_name", "id"]
+        .iter()
+        .find_map(|k| json::member(&members, k).and_then(scalar))
 }
 
 fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT]) -> Record<'a> {

@@ -68,9 +68,14 @@ impl IdTable {
         ((u128::from(hash.rotate_left(6)) * capacity as u128) >> 64) as usize
     }
 
-    /// Inserts `hash` (0 is stored as 1); true when it was not there yet.
+    /// `hash` as a slot holds it: 0 marks an empty slot, so 0 is stored as 1.
+    fn stored(hash: u64) -> u64 {
+        hash.max(1)
+    }
+
+    /// Inserts `hash` (as `stored`); true when it was not there yet.
     fn insert(&mut self, hash: u64) -> bool {
-        let hash = hash.max(1);
+        let hash = Self::stored(hash);
         if (self.len + 1) * 5 > self.slots.len() * 4 {
             self.grow();
         }
@@ -165,7 +170,7 @@ impl Seen {
         if len == 0 {
             return;
         }
-        let slot = IdTable::slot_of(hash.max(1), len);
+        let slot = IdTable::slot_of(IdTable::stored(hash), len);
         let at = shard.slots.load(Ordering::Relaxed).wrapping_add(slot);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch reads nothing the program sees and cannot fault, whatever

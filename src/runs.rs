@@ -162,7 +162,8 @@ impl Runs {
     /// Merges every run with `memory` (any order) and passes the rows to `emit` in report
     /// order, keeping one row per de-duplication key: copies of one trace share its time,
     /// so the first copy in order (the smallest input and line) is kept. At most `FAN_IN`
-    /// runs are open at once: beyond that, the oldest are first merged into bigger runs.
+    /// runs are open at once: beyond that, the oldest are first merged into bigger runs,
+    /// no more of them than it takes (`first_pass`).
     pub fn merge(
         &self,
         mut memory: Vec<DeniedCall>,
@@ -175,8 +176,8 @@ impl Runs {
             .expect("no panics while holding the lock")
             .clone();
         let mut passes = 0;
-        while paths.len() > FAN_IN {
-            let batch: Vec<PathBuf> = paths.drain(..FAN_IN).collect();
+        while let Some(n) = first_pass(paths.len()) {
+            let batch: Vec<PathBuf> = paths.drain(..n).collect();
             let path = self.dir.join(format!("merged-{passes:06}"));
             passes += 1;
             let mut w = create(&path)?;
@@ -200,8 +201,22 @@ impl Runs {
     }
 }
 
-/// Runs merged at once: bounds open files (and their buffers) however many runs there are.
-const FAN_IN: usize = 64;
+/// Runs merged at once: bounds open files (and their read buffers, `READ_BUFFER` each)
+/// however many runs there are. Runs hold 10,000 rows per worker, so up to 2.5 million
+/// rows merge straight into the report; each pass before that writes and reads its rows
+/// once more (a third of a 2 GiB every-denial scan went to such passes at 64).
+/// Well under the usual limit of 1,024 open files.
+const FAN_IN: usize = 256;
+
+/// Read buffer per open run: the final merge holds `FAN_IN` of them at once.
+const READ_BUFFER: usize = 16 << 10;
+
+/// How many of `runs` runs to merge into one before the final merge, `None` when they
+/// all fit in it: at most `FAN_IN`, and only as many as bring the count down to `FAN_IN`,
+/// since every row in a pass is written and read once more.
+fn first_pass(runs: usize) -> Option<usize> {
+    (runs > FAN_IN).then(|| (runs - FAN_IN + 1).min(FAN_IN))
+}
 
 /// Rows in report order, from memory or from a run.
 type Source = Box<dyn Iterator<Item = Result<DeniedCall>>>;
@@ -214,7 +229,7 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 
 fn open(path: &Path) -> Result<Source> {
     let file = File::open(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
     let name = path.display().to_string();
     Ok(Box::new(std::iter::from_fn(move || {
         read_row(&mut reader)
@@ -541,6 +556,33 @@ mod tests {
                 assert_eq!(users(split, reversed), want, "split {split} {reversed}");
             }
         }
+    }
+
+    #[test]
+    fn passes_merge_only_as_many_runs_as_the_final_merge_cannot_take() {
+        assert_eq!(first_pass(0), None);
+        assert_eq!(first_pass(FAN_IN), None);
+        assert_eq!(first_pass(FAN_IN + 1), Some(2));
+        assert_eq!(first_pass(FAN_IN + 40), Some(41));
+        assert_eq!(first_pass(2 * FAN_IN - 1), Some(FAN_IN));
+        assert_eq!(first_pass(10 * FAN_IN), Some(FAN_IN));
+        // Passes over n runs, each replacing its batch by one run: how many rows (in
+        // runs of one) are rewritten before the final merge.
+        let rewritten = |mut n: usize| {
+            let mut sizes: std::collections::VecDeque<usize> = (0..n).map(|_| 1).collect();
+            let mut rows = 0;
+            while let Some(k) = first_pass(n) {
+                let merged: usize = sizes.drain(..k).sum();
+                rows += merged;
+                sizes.push_back(merged);
+                n = sizes.len();
+            }
+            assert!(n <= FAN_IN);
+            rows
+        };
+        assert_eq!(rewritten(FAN_IN), 0);
+        assert_eq!(rewritten(FAN_IN + 3), 4);
+        assert_eq!(rewritten(3 * FAN_IN + 5), 2 * FAN_IN + 8);
     }
 
     #[test]

@@ -121,6 +121,8 @@ impl Eq for Head {}
 pub struct Runs {
     dir: PathBuf,
     paths: Mutex<Vec<PathBuf>>,
+    /// Runs merged at once (`fan_in`).
+    fan_in: usize,
 }
 
 impl Runs {
@@ -129,6 +131,7 @@ impl Runs {
         Runs {
             dir: out.join(format!(".permtrail-runs-{}", std::process::id())),
             paths: Mutex::new(Vec::new()),
+            fan_in: fan_in(),
         }
     }
 
@@ -161,7 +164,7 @@ impl Runs {
 
     /// Merges every run with `memory` (any order) and passes the rows to `emit` in report
     /// order, keeping one row per de-duplication key: copies of one trace share its time,
-    /// so the first copy in order (the smallest input and line) is kept. At most `FAN_IN`
+    /// so the first copy in order (the smallest input and line) is kept. At most `fan_in()`
     /// runs are open at once: beyond that, the oldest are first merged into bigger runs,
     /// no more of them than it takes (`first_pass`).
     pub fn merge(
@@ -176,7 +179,7 @@ impl Runs {
             .expect("no panics while holding the lock")
             .clone();
         let mut passes = 0;
-        while let Some(n) = first_pass(paths.len()) {
+        while let Some(n) = first_pass(paths.len(), self.fan_in) {
             let batch: Vec<PathBuf> = paths.drain(..n).collect();
             let path = self.dir.join(format!("merged-{passes:06}"));
             passes += 1;
@@ -201,21 +204,47 @@ impl Runs {
     }
 }
 
-/// Runs merged at once: bounds open files (and their read buffers, `READ_BUFFER` each)
-/// however many runs there are. Runs hold 10,000 rows per worker, so up to 2.5 million
+/// The most runs merged at once. Runs hold 10,000 rows per worker, so up to 2.5 million
 /// rows merge straight into the report; each pass before that writes and reads its rows
-/// once more (a third of a 2 GiB every-denial scan went to such passes at 64).
-/// Well under the usual limit of 1,024 open files.
-const FAN_IN: usize = 256;
+/// once more (at 64, a third of a 2 GiB every-denial scan went to such passes).
+const MAX_FAN_IN: usize = 256;
 
-/// Read buffer per open run: the final merge holds `FAN_IN` of them at once.
+/// Read buffer per open run: the final merge holds up to `MAX_FAN_IN` of them at once.
 const READ_BUFFER: usize = 16 << 10;
 
+/// Runs merged at once: `MAX_FAN_IN`, or a quarter of the process's limit on open files
+/// when that is lower (16 at least), so inputs, reports and the runs all fit under it;
+/// 64 where the limit cannot be read (outside Linux).
+fn fan_in() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    fan_in_under(limits.as_deref().map(open_files_limit))
+}
+
+/// `fan_in` for a soft limit on open files (`Some(None)`: unlimited), or none known.
+fn fan_in_under(limit: Option<Option<u64>>) -> usize {
+    match limit {
+        Some(Some(n)) => usize::try_from(n / 4)
+            .unwrap_or(usize::MAX)
+            .clamp(16, MAX_FAN_IN),
+        Some(None) => MAX_FAN_IN,
+        None => 64,
+    }
+}
+
+/// The soft limit on open files in the text of `/proc/self/limits`: `None` for unlimited
+/// or a line that cannot be read.
+fn open_files_limit(limits: &str) -> Option<u64> {
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
 /// How many of `runs` runs to merge into one before the final merge, `None` when they
-/// all fit in it: at most `FAN_IN`, and only as many as bring the count down to `FAN_IN`,
+/// all fit in it: at most `fan_in`, and only as many as bring the count down to `fan_in`,
 /// since every row in a pass is written and read once more.
-fn first_pass(runs: usize) -> Option<usize> {
-    (runs > FAN_IN).then(|| (runs - FAN_IN + 1).min(FAN_IN))
+fn first_pass(runs: usize, fan_in: usize) -> Option<usize> {
+    (runs > fan_in).then(|| (runs - fan_in + 1).min(fan_in))
 }
 
 /// Rows in report order, from memory or from a run.
@@ -560,18 +589,19 @@ mod tests {
 
     #[test]
     fn passes_merge_only_as_many_runs_as_the_final_merge_cannot_take() {
-        assert_eq!(first_pass(0), None);
-        assert_eq!(first_pass(FAN_IN), None);
-        assert_eq!(first_pass(FAN_IN + 1), Some(2));
-        assert_eq!(first_pass(FAN_IN + 40), Some(41));
-        assert_eq!(first_pass(2 * FAN_IN - 1), Some(FAN_IN));
-        assert_eq!(first_pass(10 * FAN_IN), Some(FAN_IN));
+        const FAN_IN: usize = MAX_FAN_IN;
+        assert_eq!(first_pass(0, FAN_IN), None);
+        assert_eq!(first_pass(FAN_IN, FAN_IN), None);
+        assert_eq!(first_pass(FAN_IN + 1, FAN_IN), Some(2));
+        assert_eq!(first_pass(FAN_IN + 40, FAN_IN), Some(41));
+        assert_eq!(first_pass(2 * FAN_IN - 1, FAN_IN), Some(FAN_IN));
+        assert_eq!(first_pass(10 * FAN_IN, FAN_IN), Some(FAN_IN));
         // Passes over n runs, each replacing its batch by one run: how many rows (in
         // runs of one) are rewritten before the final merge.
         let rewritten = |mut n: usize| {
             let mut sizes: std::collections::VecDeque<usize> = (0..n).map(|_| 1).collect();
             let mut rows = 0;
-            while let Some(k) = first_pass(n) {
+            while let Some(k) = first_pass(n, FAN_IN) {
                 let merged: usize = sizes.drain(..k).sum();
                 rows += merged;
                 sizes.push_back(merged);
@@ -586,12 +616,32 @@ mod tests {
     }
 
     #[test]
+    fn the_fan_in_stays_well_under_the_open_file_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95442                95442                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(open_files_limit(limits), Some(1024));
+        assert_eq!(fan_in_under(Some(open_files_limit(limits))), 256);
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(open_files_limit(unlimited), None);
+        assert_eq!(fan_in_under(Some(None)), MAX_FAN_IN);
+        // macOS-like and container-like low limits.
+        assert_eq!(fan_in_under(Some(Some(256))), 64);
+        assert_eq!(fan_in_under(Some(Some(20))), 16);
+        assert_eq!(fan_in_under(None), 64);
+        assert_eq!(open_files_limit("Max cpu time unlimited"), None);
+        // Whatever this machine's limit, the fan-in fits a quarter of it or the floor.
+        assert!((16..=MAX_FAN_IN).contains(&fan_in()));
+    }
+
+    #[test]
     fn many_runs_merge_in_passes_with_the_same_result() {
         let dir = tempfile::tempdir().expect("tmp");
         let inputs = ["a.json".to_string()];
         let order = Order::new(&inputs);
         let runs = Runs::new(dir.path());
-        let n = 3 * FAN_IN + 5;
+        let n = 3 * runs.fan_in + 5;
         for i in 0..n as u64 {
             // Each trace appears twice, in runs far apart, so passes must not lose the order.
             runs.spill(vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))], &order)
@@ -606,6 +656,6 @@ mod tests {
         want.retain(|(t, _, line)| kept.insert((*t, line % 97)));
         assert_eq!(got, want);
         let left = std::fs::read_dir(&runs.dir).expect("dir").count();
-        assert!(left <= FAN_IN, "{left} runs left after the passes");
+        assert!(left <= runs.fan_in, "{left} runs left after the passes");
     }
 }

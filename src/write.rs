@@ -97,12 +97,11 @@ pub fn neutralise(field: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A file whose write calls a thread of its own makes, so that the kernel's copy of the
-/// bytes into the page cache overlaps with making the next ones: that copy was a quarter
-/// of writing a bad day's denied_calls.csv (hundreds of MB), on one core while the other
-/// idled. Bytes go over in blocks of `BLOCK`, at most two waiting. `finish` waits for the
-/// thread and returns its first error; dropping without it waits too, and loses only the
-/// error.
+/// A file written by a thread of its own, so that the kernel's copy of the bytes into the
+/// page cache overlaps with making the next ones: that copy was a quarter of writing a bad
+/// day's denied_calls.csv (hundreds of MB), on one core while the other idled. Bytes go
+/// over in blocks of `BLOCK`, at most two waiting. `finish` waits for the thread and
+/// returns its first error; dropping without it waits too, and loses only the error.
 struct Background {
     block: Vec<u8>,
     to_thread: Option<SyncSender<Vec<u8>>>,

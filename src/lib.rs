@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod count;
 pub mod parse;
+pub mod progress;
 pub mod read;
 pub mod runs;
 pub mod scan;
@@ -22,7 +23,7 @@ pub mod write;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Exit code when some input could not be read (the reports cover the rest).
 pub const EXIT_INPUT_ERRORS: u8 = 2;
@@ -70,6 +71,7 @@ pub fn run() -> anyhow::Result<u8> {
                 eprintln!("permtrail: interrupted; reports left unchanged");
                 return Ok(EXIT_INTERRUPTED);
             }
+            let show_progress = !config.quiet && std::io::stderr().is_terminal();
             write::write_reports(
                 &config.out,
                 &mut result.tally,
@@ -77,6 +79,7 @@ pub fn run() -> anyhow::Result<u8> {
                 &config.catalog,
                 &result.inputs,
                 config.raw_csv,
+                show_progress,
             )?;
             if !config.quiet {
                 eprint!("{}", summary::render(&result, &config.out));

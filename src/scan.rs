@@ -516,6 +516,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         if show_progress {
             threads.spawn(|| progress(&shared, &done, &files_done, sources.len(), start));
         }
+        let _done = crate::progress::DoneOnDrop(&done);
         pool.install(|| {
             rayon::scope(|scope| {
                 sources.par_iter().enumerate().for_each(|(index, source)| {
@@ -529,7 +530,6 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
                 });
             });
         });
-        done.store(true, Ordering::Release);
     });
     let mut errors = errors
         .into_inner()
@@ -584,22 +584,15 @@ fn progress(
     files: usize,
     start: Instant,
 ) {
-    let mut last = Instant::now();
-    while !done.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(50));
-        if last.elapsed() < Duration::from_millis(250) {
-            continue;
-        }
-        last = Instant::now();
+    crate::progress::show(done, || {
         let bytes = shared.bytes.load(Ordering::Relaxed) as f64;
         let secs = start.elapsed().as_secs_f64().max(1e-9);
-        eprint!(
-            "\r\x1b[2K{} / {} files, {:.1} MB, {:.0} MB/s",
+        format!(
+            "{} / {} files, {:.1} MB, {:.0} MB/s",
             files_done.load(Ordering::Relaxed),
             files,
             bytes / 1e6,
             bytes / 1e6 / secs
-        );
-    }
-    eprint!("\r\x1b[2K");
+        )
+    });
 }

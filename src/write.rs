@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -258,9 +259,10 @@ fn input_into(inputs: &[String], file: u32, line: u64, out: &mut String) {
 }
 
 /// Writes every report into `out` (created if missing). `inputs` names input files by index;
-/// `raw` turns off the spreadsheet neutralisation of CSV fields. The denied-call rows are
-/// moved out of `tally` and merged with those spilled to `runs` (they can be millions; the
-/// rest of the tally is left as it was).
+/// `raw` turns off the spreadsheet neutralisation of CSV fields; `progress` shows a status
+/// line with the denied-call rows written so far. The denied-call rows are moved out of
+/// `tally` and merged with those spilled to `runs` (they can be millions; the rest of the
+/// tally is left as it was).
 pub fn write_reports(
     out: &Path,
     tally: &mut Tally,
@@ -268,6 +270,7 @@ pub fn write_reports(
     catalog: &Catalog,
     inputs: &[String],
     raw: bool,
+    progress: bool,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     let staging = out.join(format!(".permtrail-tmp-{}", std::process::id()));
@@ -281,7 +284,7 @@ pub fn write_reports(
         inputs,
         raw,
     };
-    let result = write_all(&job, memory, runs).and_then(|()| {
+    let result = write_all(&job, memory, runs, progress).and_then(|()| {
         for name in REPORTS {
             let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
             fs::rename(&from, &to)
@@ -327,10 +330,22 @@ struct ReportJob<'a> {
 }
 
 /// Writes every report. denied_calls.csv, the one that can have millions of rows, is
-/// written on a second thread while the others are written here.
-fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+/// written on a second thread while the others are written here; with `progress`, a third
+/// shows how many of its rows are written.
+fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs, progress: bool) -> Result<()> {
+    let written = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let calls = scope.spawn(|| write_denied_calls(job, memory, runs));
+        if progress {
+            scope.spawn(|| {
+                crate::progress::show(&done, || {
+                    let rows = written.load(Ordering::Relaxed);
+                    format!("writing reports: {rows} denied-call rows")
+                })
+            });
+        }
+        let _done = crate::progress::DoneOnDrop(&done);
+        let calls = scope.spawn(|| write_denied_calls(job, memory, runs, &written));
         let others = write_aggregates(job);
         let calls = calls
             .join()
@@ -339,8 +354,14 @@ fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()
     })
 }
 
-/// denied_calls.csv: every denied call in report order, inference applied.
-fn write_denied_calls(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> Result<()> {
+/// denied_calls.csv: every denied call in report order, inference applied. `written`
+/// counts the rows as they go out.
+fn write_denied_calls(
+    job: &ReportJob,
+    memory: Vec<DeniedCall>,
+    runs: &Runs,
+    written: &AtomicU64,
+) -> Result<()> {
     let (tally, catalog, inputs) = (job.tally, job.catalog, job.inputs);
     let mut w = Report::create(&job.dir.join("denied_calls.csv"), job.raw)?;
     w.write_record([
@@ -384,7 +405,9 @@ fn write_denied_calls(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs) -> 
             row.get(Text::RequestId),
             &input,
             enterprise_scope(catalog, &row.actions),
-        ])
+        ])?;
+        written.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     })?;
     w.finish()?;
     Ok(())

@@ -72,15 +72,26 @@ pub fn run() -> anyhow::Result<u8> {
                 return Ok(EXIT_INTERRUPTED);
             }
             let show_progress = !config.quiet && std::io::stderr().is_terminal();
-            write::write_reports(
-                &config.out,
-                &mut result.tally,
-                &result.runs,
-                &config.catalog,
-                &result.inputs,
-                config.raw_csv,
-                show_progress,
-            )?;
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                write::write_reports(
+                    &config.out,
+                    &mut result.tally,
+                    &result.runs,
+                    &config.catalog,
+                    &result.inputs,
+                    config.raw_csv,
+                    show_progress,
+                )
+            }));
+            match written {
+                Ok(written) => written?,
+                Err(_) => {
+                    eprintln!(
+                        "permtrail: internal error: writing the reports failed; reports left unchanged"
+                    );
+                    return Ok(EXIT_FAILED);
+                }
+            }
             if !config.quiet {
                 eprint!("{}", summary::render(&result, &config.out));
             } else {

@@ -273,27 +273,35 @@ pub fn write_reports(
     progress: bool,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
-    let staging = out.join(format!(".permtrail-tmp-{}", std::process::id()));
-    fs::create_dir_all(&staging)
+    let staging = Staging(out.join(format!(".permtrail-tmp-{}", std::process::id())));
+    let staging = &staging.0;
+    fs::create_dir_all(staging)
         .with_context(|| format!("failed to create {}", staging.display()))?;
     let memory = std::mem::take(&mut tally.denied_calls);
     let job = ReportJob {
-        dir: &staging,
+        dir: staging,
         tally,
         catalog,
         inputs,
         raw,
     };
-    let result = write_all(&job, memory, runs, progress).and_then(|()| {
-        for name in REPORTS {
-            let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
-            fs::rename(&from, &to)
-                .with_context(|| format!("failed to move {} into place", to.display()))?;
-        }
-        Ok(())
-    });
-    let _ = fs::remove_dir_all(&staging);
-    result
+    write_all(&job, memory, runs, progress)?;
+    for name in REPORTS {
+        let (from, to): (PathBuf, PathBuf) = (staging.join(name), out.join(name));
+        fs::rename(&from, &to)
+            .with_context(|| format!("failed to move {} into place", to.display()))?;
+    }
+    Ok(())
+}
+
+/// The folder reports are written into before they are moved into place; removed when
+/// dropped, whether the writing succeeded, failed or panicked.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// One custom policy per project granting the distinct `actions`, sorted.
@@ -364,6 +372,11 @@ fn write_denied_calls(
 ) -> Result<()> {
     let (tally, catalog, inputs) = (job.tally, job.catalog, job.inputs);
     let mut w = Report::create(&job.dir.join("denied_calls.csv"), job.raw)?;
+    // Fault injection for the tests (debug builds only): a panic while writing.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("PERMTRAIL_INJECT_WRITE_PANIC").is_some() {
+        panic!("injected fault (PERMTRAIL_INJECT_WRITE_PANIC)");
+    }
     w.write_record([
         "time",
         "project_id",

@@ -529,6 +529,33 @@ fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
     assert!(!out.join("projects.csv").exists());
 }
 
+#[test]
+fn a_panic_while_writing_exits_1_keeps_previous_reports_and_no_staging_folder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("denials.csv"), "previous\n").expect("written");
+    let output = Command::new(env!("CARGO_BIN_EXE_permtrail"))
+        .current_dir(dir.path())
+        .env("PERMTRAIL_INJECT_WRITE_PANIC", "1")
+        .args(["scan", "-q", "-o", "out", "in.jsonl"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("writing the reports failed"), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(out.join("denials.csv")).expect("kept"),
+        "previous\n"
+    );
+    let left: Vec<_> = fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, ["denials.csv"], "only the previous report is left");
+}
+
 /// Lines that test the skim of other services' records: plain and escaped keys, repeated
 /// service keys, odd values, envelopes, escapes, control characters, invalid JSON and
 /// invalid UTF-8, each next to ECS traces that are counted.

@@ -206,7 +206,7 @@ impl Runs {
 
 /// The most runs merged at once. Runs hold 10,000 rows per worker, so up to 2.5 million
 /// rows merge straight into the report; each pass before that writes and reads its rows
-/// once more (at 64, a third of a 2 GiB every-denial scan went to such passes).
+/// once more (at 64, a fifth of a 2 GiB every-denial scan went to such passes).
 const MAX_FAN_IN: usize = 256;
 
 /// Read buffer per open run: the final merge holds up to `MAX_FAN_IN` of them at once.

@@ -502,8 +502,10 @@ fn tallies_folded_after_every_chunk_give_the_same_reports() {
     same_reports_as_default(&["--fold-weight", "0", "-j2", "--chunk-size", "256"]);
 }
 
-#[test]
-fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
+/// Scans one denied call into an `out` that holds a previous `denials.csv`, with the fault
+/// injection `fault` set and `args` added; checks that the run exits 1 saying `says`, that
+/// the previous report is kept and that nothing else is left in `out`.
+fn a_failed_run_keeps_previous_reports(fault: &str, args: &[&str], says: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");
     let out = dir.path().join("out");
@@ -511,40 +513,15 @@ fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
     fs::write(out.join("denials.csv"), "previous\n").expect("written");
     let output = Command::new(env!("CARGO_BIN_EXE_permtrail"))
         .current_dir(dir.path())
-        .env("PERMTRAIL_INJECT_PANIC", "1")
-        .args(["scan", "-q", "-j2", "-o", "out", "in.jsonl"])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(String::from_utf8_lossy(&output.stderr).contains("reports left unchanged"));
-    assert_eq!(
-        fs::read_to_string(out.join("denials.csv")).expect("kept"),
-        "previous\n"
-    );
-    assert!(!out.join("projects.csv").exists());
-}
-
-#[test]
-fn a_panic_while_writing_exits_1_keeps_previous_reports_and_no_staging_folder() {
-    let dir = tempfile::tempdir().expect("tmp");
-    fs::write(dir.path().join("in.jsonl"), format!("{DENIED_START}\n")).expect("written");
-    let out = dir.path().join("out");
-    fs::create_dir_all(&out).expect("mkdir");
-    fs::write(out.join("denials.csv"), "previous\n").expect("written");
-    let output = Command::new(env!("CARGO_BIN_EXE_permtrail"))
-        .current_dir(dir.path())
-        .env("PERMTRAIL_INJECT_WRITE_PANIC", "1")
+        .env(fault, "1")
         .args(["scan", "-q", "-o", "out", "in.jsonl"])
+        .args(args)
         .output()
         .expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("writing the reports failed"), "{stderr}");
+    assert!(stderr.contains(says), "{stderr}");
+    assert!(stderr.contains("reports left unchanged"), "{stderr}");
     assert_eq!(
         fs::read_to_string(out.join("denials.csv")).expect("kept"),
         "previous\n"
@@ -554,6 +531,20 @@ fn a_panic_while_writing_exits_1_keeps_previous_reports_and_no_staging_folder() 
         .map(|e| e.expect("entry").file_name())
         .collect();
     assert_eq!(left, ["denials.csv"], "only the previous report is left");
+}
+
+#[test]
+fn a_panicking_worker_exits_1_and_keeps_previous_reports() {
+    a_failed_run_keeps_previous_reports("PERMTRAIL_INJECT_PANIC", &["-j2"], "the scan failed");
+}
+
+#[test]
+fn a_panic_while_writing_exits_1_keeps_previous_reports_and_no_staging_folder() {
+    a_failed_run_keeps_previous_reports(
+        "PERMTRAIL_INJECT_WRITE_PANIC",
+        &[],
+        "writing the reports failed",
+    );
 }
 
 /// Lines that test the skim of other services' records: plain and escaped keys, repeated

@@ -23,7 +23,7 @@ pub mod write;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 /// Exit code when some input could not be read (the reports cover the rest).
 pub const EXIT_INPUT_ERRORS: u8 = 2;
@@ -71,7 +71,6 @@ pub fn run() -> anyhow::Result<u8> {
                 eprintln!("permtrail: interrupted; reports left unchanged");
                 return Ok(EXIT_INTERRUPTED);
             }
-            let show_progress = !config.quiet && std::io::stderr().is_terminal();
             let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 write::write_reports(
                     &config.out,
@@ -80,7 +79,7 @@ pub fn run() -> anyhow::Result<u8> {
                     &config.catalog,
                     &result.inputs,
                     config.raw_csv,
-                    show_progress,
+                    progress::wanted(config.quiet),
                 )
             }));
             match written {

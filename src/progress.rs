@@ -2,8 +2,15 @@
 //! while work goes on, and cleared when it ends, so the summary that follows starts on a
 //! clean line. Callers show it only when stderr is a terminal and `--quiet` is off.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Whether to show the status line: not with `--quiet`, and only to a terminal (a log
+/// file would fill with redrawn lines).
+pub fn wanted(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
 
 /// Redraws `line()` every 250 ms until `done` is set, then clears it. Checks `done` every
 /// 50 ms, so the line is gone soon after the work ends.

@@ -17,7 +17,6 @@ use crate::seen::{Seen, record_key};
 use memchr::memchr_iter;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -510,7 +509,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let gzip = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let files_done = AtomicUsize::new(0);
-    let show_progress = !config.quiet && std::io::stderr().is_terminal();
+    let show_progress = crate::progress::wanted(config.quiet);
     let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
     std::thread::scope(|threads| {
         if show_progress {

@@ -58,20 +58,15 @@ pub fn run() -> anyhow::Result<u8> {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
             });
-            let mut result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                scan::scan(&config)
-            })) {
-                Ok(result) => result?,
-                Err(_) => {
-                    eprintln!("permtrail: internal error: the scan failed; reports left unchanged");
-                    return Ok(EXIT_FAILED);
-                }
+            let Some(result) = unless_it_panics("the scan", || scan::scan(&config)) else {
+                return Ok(EXIT_FAILED);
             };
+            let mut result = result?;
             if scan::INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
                 eprintln!("permtrail: interrupted; reports left unchanged");
                 return Ok(EXIT_INTERRUPTED);
             }
-            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let written = unless_it_panics("writing the reports", || {
                 write::write_reports(
                     &config.out,
                     &mut result.tally,
@@ -81,16 +76,11 @@ pub fn run() -> anyhow::Result<u8> {
                     config.raw_csv,
                     progress::wanted(config.quiet),
                 )
-            }));
-            match written {
-                Ok(written) => written?,
-                Err(_) => {
-                    eprintln!(
-                        "permtrail: internal error: writing the reports failed; reports left unchanged"
-                    );
-                    return Ok(EXIT_FAILED);
-                }
-            }
+            });
+            let Some(written) = written else {
+                return Ok(EXIT_FAILED);
+            };
+            written?;
             if !config.quiet {
                 eprint!("{}", summary::render(&result, &config.out));
             } else {
@@ -105,6 +95,19 @@ pub fn run() -> anyhow::Result<u8> {
             })
         }
         Command::Catalog(command) => catalog_cmd::run(command),
+    }
+}
+
+/// Runs `work`; after a panic in it (a bug), says on stderr that `what` failed and the
+/// previous reports are left as they were, and returns `None`. Whatever `work` had
+/// written is removed by its own guards as the panic unwinds.
+fn unless_it_panics<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(done) => Some(done),
+        Err(_) => {
+            eprintln!("permtrail: internal error: {what} failed; reports left unchanged");
+            None
+        }
     }
 }
 

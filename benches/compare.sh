@@ -13,7 +13,7 @@
 #   OBS_BYTES=1G       uncompressed size of the OBS tree (gzip makes it ~3x smaller on disk)
 #   FILE_BYTES=4M      uncompressed bytes per OBS file
 #   SEED=42            generator seed; PROJECTS=200, USERS=500
-#   RUNS=3             runs per measurement (best time is kept); jq and DuckDB run once
+#   RUNS=5             interleaved rounds per input (the median is kept); jq and zcat run once
 #   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
 #   GZ=1               also time one large gzip JSON-lines file (GZ=0 to skip)
 #   BENCH_DATA=DIR     where inputs are kept between runs (default: $CARGO_TARGET_DIR/bench-data)
@@ -37,7 +37,7 @@ FILE_BYTES=${FILE_BYTES:-4M}
 SEED=${SEED:-42}
 PROJECTS=${PROJECTS:-200}
 USERS=${USERS:-500}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 JQ_SLICE=${JQ_SLICE:-100M}
 GZ=${GZ:-1}
 DATA=${BENCH_DATA:-$TARGET/bench-data}
@@ -105,60 +105,100 @@ else
     note "/usr/bin/time -v not available: peak RSS will be '-'"
 fi
 
-ROWS=()   # tool|input|seconds|bytes|rss_kib|group
-BASE=()   # group=permtrail seconds (default threads), for ratios
+ROWS=()   # tool|input|median s|min s|max s|bytes|rss_kib|group|runs
 
-# measure TOOL INPUT GROUP BYTES RUNS CMD...: keeps the best wall time of RUNS runs and the
-# peak RSS of that run. A command may print `seconds=S` on stdout to report its own
-# timing (DuckDB: query time without interpreter start-up).
-measure() {
-    local tool=$1 input=$2 group=$3 bytes=$4 runs=$5
-    shift 5
-    local best="" rss="-" i t0 t1 secs r
-    for ((i = 0; i < runs; i++)); do
-        warm "$group"
-        t0=$(date +%s%N)
-        if [[ $HAVE_TIME == 1 ]]; then
-            /usr/bin/time -v -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" || {
-                note "$tool on $input exited with status $?: $(tail -n 2 "$TMP/err" | tr '\n' ' ')"
-            }
-        else
-            "$@" >"$TMP/out" 2>"$TMP/err" || note "$tool on $input exited with status $?"
-        fi
-        t1=$(date +%s%N)
-        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
-        if grep -q '^seconds=' "$TMP/out"; then
-            secs=$(sed -n 's/^seconds=//p' "$TMP/out" | head -n 1)
-        fi
-        r="-"
-        if [[ $HAVE_TIME == 1 ]]; then r=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time"); fi
-        if [[ -z $best ]] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-            best=$secs
-            rss=$r
-            cp "$TMP/out" "$TMP/best-out"
-            cp "$TMP/err" "$TMP/best-err"
-        fi
-    done
-    ROWS+=("$tool|$input|$best|$bytes|$rss|$group")
-    note "$(printf '%-28s %-34s %8.3f s' "$tool" "$input" "$best")"
+# The commands of one input, registered by `add` and run by `run_group` in rounds: each
+# round runs every command once, in turn. The machine's speed drifts by 20% and more
+# within an hour, and a tool timed in a burst of its own runs would meet another moment
+# than its peers; interleaved, every ratio compares runs of the same minutes.
+C_TOOL=() C_INPUT=() C_BYTES=() C_RUNS=() C_CMD=()
+
+# add TOOL INPUT BYTES RUNS CMD...: registers a command for the current group. A command
+# may print `seconds=S` on stdout to report its own timing (DuckDB: query time without
+# interpreter start-up).
+add() {
+    C_TOOL+=("$1") C_INPUT+=("$2") C_BYTES+=("$3") C_RUNS+=("$4")
+    shift 4
+    C_CMD+=("$(printf '%q ' "$@")")
 }
 
-base_of() {
-    local g=$1 kv
-    for kv in "${BASE[@]}"; do
-        [[ ${kv%%=*} == "$g" ]] && { echo "${kv#*=}"; return; }
+# One timed run of command I of the group: its seconds on stdout, peak RSS in $TMP/rss-I.
+run_once() {
+    local i=$1 t0 t1 secs r
+    t0=$(date +%s%N)
+    if [[ $HAVE_TIME == 1 ]]; then
+        eval "/usr/bin/time -v -o '$TMP/time' ${C_CMD[i]}" >"$TMP/out-$i" 2>"$TMP/err" || {
+            note "${C_TOOL[i]} on ${C_INPUT[i]} exited with status $?: $(tail -n 2 "$TMP/err" | tr '\n' ' ')"
+        }
+    else
+        eval "${C_CMD[i]}" >"$TMP/out-$i" 2>"$TMP/err" || note "${C_TOOL[i]} on ${C_INPUT[i]} exited with status $?"
+    fi
+    t1=$(date +%s%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+    if grep -q '^seconds=' "$TMP/out-$i"; then
+        secs=$(sed -n 's/^seconds=//p' "$TMP/out-$i" | head -n 1)
+    fi
+    r=0
+    if [[ $HAVE_TIME == 1 ]]; then r=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time"); fi
+    # The highest peak over all runs is the one reported.
+    if [[ ! -s $TMP/rss-$i ]] || ((r > $(cat "$TMP/rss-$i"))); then echo "$r" >"$TMP/rss-$i"; fi
+    echo "$secs"
+}
+
+# run_group GROUP: runs the registered commands in rounds (input re-read before each run),
+# adds one row per command (median, fastest and slowest run, highest peak RSS), and
+# clears the registry.
+run_group() {
+    local group=$1 rounds=0 r i secs
+    local -a times=()
+    for i in "${!C_CMD[@]}"; do
+        ((C_RUNS[i] > rounds)) && rounds=${C_RUNS[i]}
+        times[i]=""
+        rm -f "$TMP/rss-$i"
     done
-    echo ""
+    for ((r = 0; r < rounds; r++)); do
+        for i in "${!C_CMD[@]}"; do
+            ((r < C_RUNS[i])) || continue
+            warm "$group"
+            secs=$(run_once "$i")
+            times[i]+="$secs "
+        done
+    done
+    for i in "${!C_CMD[@]}"; do
+        local stats rss
+        stats=$(echo "${times[i]}" | tr ' ' '\n' | sed '/^$/d' | sort -g | awk '
+            { v[NR] = $1 } END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.4f|%.4f|%.4f", m, v[1], v[NR] }')
+        rss=$(cat "$TMP/rss-$i")
+        ((HAVE_TIME == 1)) || rss="-"
+        ROWS+=("${C_TOOL[i]}|${C_INPUT[i]}|$stats|${C_BYTES[i]}|$rss|$group|${C_RUNS[i]}")
+        note "$(printf '%-28s %-34s median %8.3f s (%s runs)' "${C_TOOL[i]}" "${C_INPUT[i]}" "${stats%%|*}" "${C_RUNS[i]}")"
+        # Output of the last run, for the cross-checks.
+        cp "$TMP/out-$i" "$TMP/last-out-$group-$i"
+    done
+    C_TOOL=() C_INPUT=() C_BYTES=() C_RUNS=() C_CMD=()
+}
+
+# The row of TOOL (a prefix) on GROUP: "median|bytes|rss", empty when absent.
+row_of() {
+    local row tool input med min max bytes rss group runs
+    for row in "${ROWS[@]}"; do
+        IFS='|' read -r tool input med min max bytes rss group runs <<<"$row"
+        if [[ $group == "$2" && $tool == "$1"* ]]; then
+            echo "$med|$bytes|$rss"
+            return
+        fi
+    done
 }
 
 # permtrail on INPUT with -j1 and with all cores; the all-cores run is the ratio baseline.
-run_permtrail() {
+add_permtrail() {
     local input=$1 label=$2 group=$3 bytes=$4
-    measure "permtrail scan -q -j1" "$label" "$group" "$bytes" "$RUNS" \
+    add "permtrail scan -q -j1" "$label" "$bytes" "$RUNS" \
         "$PERMTRAIL" scan -q -j1 -o "$TMP/report-$group-j1" "$input"
-    measure "permtrail scan -q (-j$(nproc))" "$label" "$group" "$bytes" "$RUNS" \
+    add "permtrail scan -q (-j$(nproc))" "$label" "$bytes" "$RUNS" \
         "$PERMTRAIL" scan -q -o "$TMP/report-$group" "$input"
-    BASE+=("$group=$(echo "${ROWS[-1]}" | cut -d'|' -f3)")
 }
 
 # --- peers: install or skip ----------------------------------------------------------
@@ -220,16 +260,21 @@ if awk -v l="$LOAD" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 CHECKS=()
 
+# The index of the last command `add` registered, to find its output after the group ran.
+last() { echo $((${#C_CMD[@]} - 1)); }
+
 J="jsonl $(numfmt --to=iec "$JSONL_SIZE")B"
-run_permtrail "$JSONL" "$J" jsonl "$JSONL_SIZE"
-cp -r "$TMP/report-jsonl" "$TMP/keep-jsonl"
+add_permtrail "$JSONL" "$J" jsonl "$JSONL_SIZE"
+DUCK_J=""
 if [[ -n $DUCK_PY ]]; then
-    measure "duckdb read_json (2 threads)" "$J" jsonl "$JSONL_SIZE" 1 \
+    add "duckdb read_json (2 threads)" "$J" "$JSONL_SIZE" "$RUNS" \
         "$DUCK_PY" "$TMP/duck.py" "$JSONL" newline_delimited
-    CHECKS+=("duckdb on $J: $(grep '^projects=' "$TMP/best-out" || echo '?'); tally code_403_records=$(tally_field "$JSONL.tally.json" code_403_records)")
+    DUCK_J=$(last)
 fi
+add "wc -l" "$J" "$JSONL_SIZE" "$RUNS" wc -l "$JSONL"
+add "cat >/dev/null" "$J" "$JSONL_SIZE" "$RUNS" cat "$JSONL"
 if [[ -n $JQ ]]; then
-    # jq is far slower: it reads a slice, and MB/s is that of the slice.
+    # jq is far slower: it reads a slice, once, and MB/s is that of the slice.
     SLICE=$JSONL
     SLICE_MAX=$(numfmt --from=iec "$JQ_SLICE")
     if ((JSONL_SIZE > SLICE_MAX)); then
@@ -238,63 +283,106 @@ if [[ -n $JQ ]]; then
         head -c "$SLICE_MAX" "$JSONL" | head -n -1 >"$SLICE"
     fi
     SLICE_SIZE=$(wc -c <"$SLICE")
-    cat "$SLICE" >/dev/null
-    measure "jq 'select(.code==403).project_id'" "jsonl $(numfmt --to=iec "$SLICE_SIZE")B slice" jsonl "$SLICE_SIZE" 1 \
+    add "jq 'select(.code==403).project_id'" "jsonl $(numfmt --to=iec "$SLICE_SIZE")B slice" "$SLICE_SIZE" 1 \
         bash -c "'$JQ' -r 'select(.code==403 or .code==\"403\") | .project_id' '$SLICE' | sort | uniq -c | wc -l"
 fi
-measure "wc -l" "$J" jsonl "$JSONL_SIZE" "$RUNS" wc -l "$JSONL"
-measure "cat >/dev/null" "$J" jsonl "$JSONL_SIZE" "$RUNS" cat "$JSONL"
+run_group jsonl
+cp -r "$TMP/report-jsonl" "$TMP/keep-jsonl"
+if [[ -n $DUCK_J ]]; then
+    CHECKS+=("duckdb on $J: $(grep '^projects=' "$TMP/last-out-jsonl-$DUCK_J" || echo '?'); tally code_403_records=$(tally_field "$JSONL.tally.json" code_403_records)")
+fi
 
 if [[ $GZ == 1 ]]; then
     G="jsonl.gz $(numfmt --to=iec "$JSONL_SIZE")B (1 stream)"
-    run_permtrail "$JSONL_GZ" "$G" gz "$JSONL_SIZE"
+    add_permtrail "$JSONL_GZ" "$G" gz "$JSONL_SIZE"
     if [[ -n $DUCK_PY ]]; then
-        measure "duckdb read_json (2 threads)" "$G" gz "$JSONL_SIZE" 1 \
+        add "duckdb read_json (2 threads)" "$G" "$JSONL_SIZE" "$RUNS" \
             "$DUCK_PY" "$TMP/duck.py" "$JSONL_GZ" newline_delimited
     fi
-    measure "decode-only (zlib-rs stream, 1 thread)" "$G" gz "$JSONL_SIZE" "$RUNS" \
+    add "decode-only (zlib-rs stream, 1 thread)" "$G" "$JSONL_SIZE" "$RUNS" \
         "$GENERATE" --decode-only "$JSONL_GZ" --threads 1
     if command -v zcat >/dev/null; then
-        measure "zcat >/dev/null" "$G" gz "$JSONL_SIZE" "$RUNS" zcat "$JSONL_GZ"
+        # GNU gzip, for orientation only: once (it is slow).
+        add "zcat >/dev/null" "$G" "$JSONL_SIZE" 1 zcat "$JSONL_GZ"
     fi
+    run_group gz
 fi
 
 O="obs $OBS_FILES x .json.gz, $(numfmt --to=iec "$OBS_SIZE")B"
-run_permtrail "$OBS" "$O" obs "$OBS_SIZE"
-cp -r "$TMP/report-obs" "$TMP/keep-obs"
+add_permtrail "$OBS" "$O" obs "$OBS_SIZE"
+DUCK_O=""
 if [[ -n $DUCK_PY ]]; then
     # The glob leaves out the Digest/ files, which are not trace arrays.
-    measure "duckdb read_json (2 threads)" "$O" obs "$OBS_SIZE" 1 \
+    add "duckdb read_json (2 threads)" "$O" "$OBS_SIZE" "$RUNS" \
         "$DUCK_PY" "$TMP/duck.py" "$OBS/**/*_CloudTrace_*.json.gz" array
-    CHECKS+=("duckdb on obs: $(grep '^projects=' "$TMP/best-out" || echo '?'); tally code_403_records=$(tally_field "$OBS.tally.json" code_403_records)")
+    DUCK_O=$(last)
 fi
-measure "decode-only (libdeflate, 1 thread)" "$O" obs "$OBS_SIZE" "$RUNS" \
+add "decode-only (libdeflate, 1 thread)" "$O" "$OBS_SIZE" "$RUNS" \
     "$GENERATE" --decode-only "$OBS" --threads 1
-measure "decode-only (libdeflate, 2 threads)" "$O" obs "$OBS_SIZE" "$RUNS" \
+add "decode-only (libdeflate, 2 threads)" "$O" "$OBS_SIZE" "$RUNS" \
     "$GENERATE" --decode-only "$OBS" --threads 2
+run_group obs
+cp -r "$TMP/report-obs" "$TMP/keep-obs"
+if [[ -n $DUCK_O ]]; then
+    CHECKS+=("duckdb on obs: $(grep '^projects=' "$TMP/last-out-obs-$DUCK_O" || echo '?'); tally code_403_records=$(tally_field "$OBS.tally.json" code_403_records)")
+fi
 
 # --- table --------------------------------------------------------------------------
 echo
 echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
 echo "load average before the runs: $LOAD, after: $(cut -d' ' -f1 /proc/loadavg)"
-echo "MB/s = uncompressed input bytes / seconds (1 MB = 10^6 bytes); ratio = tool MB/s / permtrail MB/s (all cores, same input); best of $RUNS runs (DuckDB, jq: 1)"
+echo "MB/s = uncompressed input bytes / median seconds (1 MB = 10^6 bytes); ratio = tool MB/s / permtrail MB/s (all cores, same input)"
+echo "each input's commands ran in $RUNS interleaved rounds (jq and zcat: once); seconds: median (fastest-slowest); peak RSS: the highest of the runs"
 echo
-printf '| %-40s | %-34s | %8s | %8s | %7s | %14s |\n' tool input seconds "MB/s" ratio "peak RSS (MiB)"
+printf '| %-40s | %-34s | %-22s | %8s | %7s | %14s |\n' tool input "seconds" "MB/s" ratio "peak RSS (MiB)"
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..36})" \
-    "$(printf -- '-%.0s' {1..9})-" "$(printf -- '-%.0s' {1..9})-" "$(printf -- '-%.0s' {1..8})-" "$(printf -- '-%.0s' {1..15})-"
+    "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..9})-" "$(printf -- '-%.0s' {1..8})-" "$(printf -- '-%.0s' {1..15})-"
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r tool input secs bytes rss group <<<"$row"
-    base=$(base_of "$group")
-    base_bytes=$JSONL_SIZE
-    [[ $group == obs ]] && base_bytes=$OBS_SIZE
-    awk -v tool="$tool" -v input="$input" -v s="$secs" -v b="$bytes" -v rss="$rss" \
-        -v base="$base" -v bb="$base_bytes" 'BEGIN {
+    IFS='|' read -r tool input med min max bytes rss group runs <<<"$row"
+    base=$(row_of "permtrail scan -q (-j" "$group" | cut -d'|' -f1)
+    base_bytes=$(row_of "permtrail scan -q (-j" "$group" | cut -d'|' -f2)
+    awk -v tool="$tool" -v input="$input" -v s="$med" -v lo="$min" -v hi="$max" -v n="$runs" \
+        -v b="$bytes" -v rss="$rss" -v base="$base" -v bb="$base_bytes" 'BEGIN {
         mbs = b / s / 1e6
         ratio = (base == "") ? "-" : sprintf("%.2f", mbs / (bb / base / 1e6))
         r = (rss == "-" || rss == "") ? "-" : sprintf("%.0f", rss / 1024)
-        printf "| %-40s | %-34s | %8.3f | %8.0f | %7s | %14s |\n", tool, input, s, mbs, ratio, r
+        secs = (n > 1) ? sprintf("%.3f (%.3f-%.3f)", s, lo, hi) : sprintf("%.3f", s)
+        printf "| %-40s | %-34s | %-22s | %8.0f | %7s | %14s |\n", tool, input, secs, mbs, ratio, r
     }'
 done
+
+# --- targets ------------------------------------------------------------------------
+# The performance targets, each a ratio of two medians of this run. A line is left out
+# when one of its rows is missing (a peer skipped, GZ=0).
+echo
+echo "targets (medians of this run):"
+target() {
+    local label=$1 goal=$2 unit=$3 a b
+    a=$(row_of "$4" "$5") b=$(row_of "$6" "$7")
+    [[ -n $a && -n $b ]] || return 0
+    awk -v label="$label" -v goal="$goal" -v unit="$unit" -v a="$a" -v b="$b" 'BEGIN {
+        split(a, x, "|"); split(b, y, "|")
+        r = (x[2] / x[1]) / (y[2] / y[1])
+        shown = (unit == "%") ? sprintf("%.0f%%", 100 * r) : sprintf("%.2fx", r)
+        want = (unit == "%") ? sprintf(">= %.0f%%", 100 * goal) : sprintf(">= %.1fx", goal)
+        printf "  %-52s %7s  (target %s) %s\n", label, shown, want, (r >= goal) ? "met" : "NOT MET"
+    }'
+}
+ALL="permtrail scan -q (-j"
+target "JSON lines: permtrail / DuckDB" 2 x "$ALL" jsonl "duckdb" jsonl
+target "JSON lines: permtrail / wc -l" 0.4 % "$ALL" jsonl "wc -l" jsonl
+target "JSON lines: -j$(nproc) / -j1" 1.8 x "$ALL" jsonl "permtrail scan -q -j1" jsonl
+target "one .gz stream: permtrail / decode-only" 0.9 % "$ALL" gz "decode-only" gz
+target "OBS tree: permtrail / decode-only (2 threads)" 0.9 % "$ALL" obs "decode-only (libdeflate, 2" obs
+target "OBS tree: permtrail / DuckDB" 4 x "$ALL" obs "duckdb" obs
+PEAK=0
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r tool _ _ _ _ _ rss _ _ <<<"$row"
+    if [[ $tool == permtrail* && $rss != "-" ]] && ((rss > PEAK)); then PEAK=$rss; fi
+done
+if ((PEAK > 0)); then
+    awk -v k="$PEAK" 'BEGIN { printf "  %-52s %4.0f MiB  (target <= 100 MiB) %s\n", "peak RSS of permtrail, any run above", k / 1024, (k <= 102400) ? "met" : "NOT MET" }'
+fi
 
 # --- cross-checks -------------------------------------------------------------------
 echo

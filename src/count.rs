@@ -274,9 +274,10 @@ pub type Verdict = (Vec<ActionId>, Cause, String);
 /// one lookup and a few word operations.
 pub type Proven = HashMap<(u64, u64), Held>;
 
-/// Words of a `Held` set kept in the table entry itself: 256 permissions, more than the
-/// built-in catalog has.
-const INLINE_WORDS: usize = 4;
+/// Words of a `Held` set kept in the table entry itself: 128 permissions, more than the
+/// built-in catalog's 101. Each word more is 8 bytes in every (project, user) entry, and
+/// each worker keeps its own evidence map until the end of the scan.
+const INLINE_WORDS: usize = 2;
 
 /// A set of permissions as bits over `Catalog::permissions`, the first `INLINE_WORDS`
 /// words inline: recording an allowed call then touches the table entry only, not a
@@ -284,8 +285,10 @@ const INLINE_WORDS: usize = 4;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {
     inline: [u64; INLINE_WORDS],
-    /// Words from `INLINE_WORDS` on, only for catalogs with more permissions.
-    more: Option<Box<[u64]>>,
+    /// Words from `INLINE_WORDS` on, only for catalogs with more permissions. Boxed twice
+    /// so that the entry holds one pointer, not a slice's pointer and length: an entry is
+    /// then 40 bytes with its key, not 48.
+    more: Option<Box<Box<[u64]>>>,
 }
 
 impl Held {
@@ -299,7 +302,7 @@ impl Held {
         if more.len() <= i {
             let mut grown = more.to_vec();
             grown.resize(i + 1, 0);
-            *more = grown.into_boxed_slice();
+            **more = grown.into_boxed_slice();
         }
         &mut more[i]
     }
@@ -1146,7 +1149,8 @@ mod tests {
     #[test]
     fn held_sets_reach_past_their_inline_words() {
         // Permission indexes inside and past the inline words, as a catalog with more
-        // than 256 permissions has.
+        // than 128 permissions has.
+        assert_eq!(std::mem::size_of::<((u64, u64), Held)>(), 40);
         let mut a = Held::default();
         let mut b = Held::default();
         for i in [0, 63, 64, 255] {

@@ -150,11 +150,20 @@ impl PartialEq for dyn DenialKeyParts + '_ {
 
 impl Eq for dyn DenialKeyParts + '_ {}
 
-/// Key of denials waiting for inference: project and user as `who` keys, and the
-/// candidate actions as an `actions_key`. Hashes rather than names and lists, so that the
-/// groups (which grow with projects × users × actions) cost three words each and no
-/// allocation.
-pub type PendingKey = (u64, u64, u64);
+/// Key of denials waiting for inference: the (project, candidate actions) scope as a
+/// `scope_key`, and the user as a `who` key. Hashes rather than names and lists, so that
+/// the groups (which grow with projects × users × actions) cost two words each and no
+/// allocation; `Tally::scopes` maps a scope back to its project and actions.
+pub type PendingKey = (u64, u64);
+
+/// A project's `who` key and an `actions_key` as one 64-bit key (XXH3 of both), for
+/// `PendingKey`. Distinct scopes collide with probability about n²/2⁶⁵.
+pub fn scope_key(project: u64, actions: u64) -> u64 {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&project.to_le_bytes());
+    bytes[8..].copy_from_slice(&actions.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
 
 /// A list of candidate actions as a 64-bit key (XXH3, like `who`); `Tally::action_lists`
 /// maps it back.
@@ -177,7 +186,7 @@ pub fn who(name: &str) -> u64 {
 }
 
 /// Counted `unknown` denials of one `PendingKey`, before inference: 24 bytes, so that a
-/// group's table entry is 48 (there can be hundreds of thousands).
+/// group's table entry is 40 (there can be hundreds of thousands).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PendingStats {
     pub calls: u64,
@@ -239,7 +248,7 @@ impl PendingGroups {
     /// The group of `key`, made empty if new.
     pub fn entry(&mut self, key: PendingKey) -> &mut PendingStats {
         // The key's parts are hashes already: their top bits are as good as any.
-        let shard = ((key.0 ^ key.1 ^ key.2) >> 60) as usize % PENDING_SHARDS;
+        let shard = ((key.0 ^ key.1) >> 60) as usize % PENDING_SHARDS;
         self.shards[shard].entry(key).or_default()
     }
 
@@ -520,6 +529,9 @@ pub struct Tally {
     pub project_names: HashMap<u64, String>,
     /// The candidate actions of each `actions_key` in `pending`.
     pub action_lists: HashMap<u64, Vec<ActionId>>,
+    /// The (project `who` key, `actions_key`) of each `scope_key` in `pending`: a few per
+    /// project, where the groups are per user as well.
+    pub scopes: HashMap<u64, (u64, u64)>,
     /// What `infer` concluded per pending group, as an index into `verdict_list`;
     /// `resolve` applies it to rows. Groups share the few distinct verdicts.
     pub verdicts: HashMap<PendingKey, u32>,
@@ -677,8 +689,11 @@ impl Tally {
                 self.action_lists
                     .entry(actions_key)
                     .or_insert_with(|| call.actions.clone());
-                let key = (project_key, who(user), actions_key);
-                let row = self.pending.entry(key);
+                let scope = scope_key(project_key, actions_key);
+                self.scopes
+                    .entry(scope)
+                    .or_insert((project_key, actions_key));
+                let row = self.pending.entry((scope, who(user)));
                 row.calls += 1;
                 row.seen.widen(record.time);
                 return;
@@ -764,6 +779,9 @@ impl Tally {
         for (key, list) in other.action_lists {
             self.action_lists.entry(key).or_insert(list);
         }
+        for (key, parts) in other.scopes {
+            self.scopes.entry(key).or_insert(parts);
+        }
         for (key, b) in other.pending {
             let a = self.pending.entry(key);
             a.calls += b.calls;
@@ -790,8 +808,14 @@ impl Tally {
         let mut verdicts: HashMap<PendingKey, u32> = HashMap::default();
         let mut verdict_list: Vec<Verdict> = Vec::new();
         let mut verdict_ids: HashMap<Verdict, u32> = HashMap::default();
-        let mut pending: Vec<(PendingKey, PendingStats)> =
-            std::mem::take(&mut self.pending).into_iter().collect();
+        // (project, user, actions) of each group, with its counts.
+        let mut pending: Vec<((u64, u64, u64), PendingStats)> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|((scope, user), stats)| {
+                let (project, actions) = self.scopes[&scope];
+                ((project, user, actions), stats)
+            })
+            .collect();
         // Sorted, the groups of one (project, user) are neighbours: their permissions are
         // worked out once and only the current pair's are kept.
         pending.sort_unstable_by_key(|a| a.0);
@@ -832,7 +856,7 @@ impl Tally {
                 verdict_list.push(verdict.clone());
                 u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
             });
-            verdicts.insert(key, id);
+            verdicts.insert((scope_key(key.0, key.2), key.1), id);
         }
         self.verdicts = verdicts;
         self.verdict_list = verdict_list;
@@ -844,11 +868,8 @@ impl Tally {
         if row.cause != Cause::Unknown || !row.inferable {
             return;
         }
-        let key = (
-            who(row.get(Text::Project)),
-            who(row.get(Text::User)),
-            actions_key(&row.actions),
-        );
+        let (project, user) = (who(row.get(Text::Project)), who(row.get(Text::User)));
+        let key = (scope_key(project, actions_key(&row.actions)), user);
         let inferred;
         let (actions, cause, missing) = match self.verdicts.get(&key) {
             Some(&id) => &self.verdict_list[id as usize],
@@ -856,7 +877,7 @@ impl Tally {
             None => {
                 let held = self
                     .proven
-                    .get(&(key.0, key.1))
+                    .get(&(project, user))
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
                 inferred = infer_cause(catalog, Some(&held), &row.actions);
@@ -970,7 +991,7 @@ mod tests {
             edge.widen(Some(t));
             assert_eq!(edge.get(), Some((t, t)));
         }
-        assert_eq!(std::mem::size_of::<(PendingKey, PendingStats)>(), 48);
+        assert_eq!(std::mem::size_of::<(PendingKey, PendingStats)>(), 40);
     }
 
     #[test]
@@ -1032,7 +1053,7 @@ mod tests {
         let mut groups = PendingGroups::default();
         assert!(groups.is_empty());
         for k in 0..1000u64 {
-            let key = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15), k % 7, k % 3);
+            let key = (k.wrapping_mul(0x9e37_79b9_7f4a_7c15), k % 7);
             groups.entry(key).calls += 1;
             groups.entry(key).calls += 1;
         }

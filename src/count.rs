@@ -285,7 +285,7 @@ pub type Proven = HashMap<(u64, u64), Held>;
 
 /// Words of a `Held` set kept in the table entry itself: 128 permissions, more than the
 /// built-in catalog's 101. Each word more is 8 bytes in every (project, user) entry, and
-/// each worker keeps its own evidence map until the end of the scan.
+/// each worker keeps an evidence map of its own until it folds it into the shared tally.
 const INLINE_WORDS: usize = 2;
 
 /// A set of permissions as bits over `Catalog::permissions`, the first `INLINE_WORDS`
@@ -812,7 +812,10 @@ impl Tally {
         let mut pending: Vec<((u64, u64, u64), PendingStats)> = std::mem::take(&mut self.pending)
             .into_iter()
             .map(|((scope, user), stats)| {
-                let (project, actions) = self.scopes[&scope];
+                let (project, actions) = *self
+                    .scopes
+                    .get(&scope)
+                    .expect("every pending scope is kept");
                 ((project, user, actions), stats)
             })
             .collect();

@@ -353,8 +353,38 @@ impl Held {
 #[derive(Debug, Clone, Default)]
 pub struct ProjectTally {
     pub stats: ProjectStats,
-    pub actions: HashMap<Vec<ActionId>, CallStats>,
+    /// The `actions.csv` rows, by the number of their action list in `Tally::lists`.
+    pub actions: HashMap<u32, CallStats>,
     pub denials: HashMap<DenialKey, DenialStats>,
+}
+
+/// The action lists of a tally's `actions.csv` rows, each kept once and numbered in the
+/// order the tally first meets it. A row is then keyed by a `u32` instead of a list of its
+/// own: with many projects, those lists (an allocation per row, in every worker) were much
+/// of a project's memory. Numbers belong to one tally; `Tally::merge` renumbers the
+/// other's.
+#[derive(Debug, Clone, Default)]
+pub struct ActionLists {
+    numbers: HashMap<Vec<ActionId>, u32>,
+    lists: Vec<Vec<ActionId>>,
+}
+
+impl ActionLists {
+    /// The number of `actions`, given a new one if it has none yet.
+    pub fn number(&mut self, actions: &[ActionId]) -> u32 {
+        if let Some(&n) = self.numbers.get(actions) {
+            return n;
+        }
+        let n = u32::try_from(self.lists.len()).expect("fewer than 2³² action lists");
+        self.lists.push(actions.to_vec());
+        self.numbers.insert(actions.to_vec(), n);
+        n
+    }
+
+    /// The action list numbered `number` (which `number` gave).
+    pub fn get(&self, number: u32) -> &[ActionId] {
+        &self.lists[number as usize]
+    }
 }
 
 /// The text fields of a `DeniedCall`, in the order a row keeps them.
@@ -517,6 +547,8 @@ pub struct Tally {
     /// Records whose `service_type` names a service other than ECS (repeats included).
     pub other_services: u64,
     pub projects: HashMap<String, ProjectTally>,
+    /// The action lists the projects' `actions` rows are keyed by.
+    pub lists: ActionLists,
     pub unclassified: HashMap<(String, String, String), UnclassifiedStats>,
     pub denied_calls: Vec<DeniedCall>,
     pub errors: Vec<ErrorRow>,
@@ -665,10 +697,8 @@ impl Tally {
         stats.allowed += u64::from(allowed);
         stats.denied += u64::from(denied);
         stats.failed += u64::from(failed);
-        let row = match tally.actions.get_mut(&call.actions) {
-            Some(r) => r,
-            None => tally.actions.entry(call.actions.clone()).or_default(),
-        };
+        let list = self.lists.number(&call.actions);
+        let row = tally.actions.entry(list).or_default();
         *row += CallStats {
             calls: 1,
             allowed: u64::from(allowed),
@@ -739,6 +769,13 @@ impl Tally {
             .iter()
             .map(|hash| self.users.number(*hash))
             .collect();
+        // Their action list numbers, as this tally's.
+        let lists: Vec<u32> = other
+            .lists
+            .lists
+            .iter()
+            .map(|list| self.lists.number(list))
+            .collect();
         for (name, theirs) in other.projects {
             let mine = self.projects.entry(name).or_default();
             let (a, b) = (&mut mine.stats, theirs.stats);
@@ -750,8 +787,8 @@ impl Tally {
             a.dependency_denials += b.dependency_denials;
             a.inferred_dependency_denials += b.inferred_dependency_denials;
             a.seen.join(b.seen);
-            for (key, b) in theirs.actions {
-                *mine.actions.entry(key).or_default() += b;
+            for (list, b) in theirs.actions {
+                *mine.actions.entry(lists[list as usize]).or_default() += b;
             }
             for (key, b) in theirs.denials {
                 let a = mine.denials.entry(key).or_default();
@@ -1049,6 +1086,33 @@ mod tests {
         let users = &a.projects["p"].denials[&key].users;
         assert_eq!(users.len(), 3);
         assert_eq!(a.users.hashes, [10, 20, 30]);
+    }
+
+    #[test]
+    fn merged_action_rows_keep_their_lists_whatever_the_numbering() {
+        let (mut a, mut b) = (Tally::default(), Tally::default());
+        // [1] is number 0 in one tally and 1 in the other.
+        for (tally, lists) in [
+            (&mut a, [vec![1], vec![2, 3]]),
+            (&mut b, [vec![2, 3], vec![1]]),
+        ] {
+            for (i, list) in lists.iter().enumerate() {
+                let n = tally.lists.number(list);
+                assert_eq!(tally.lists.number(list), n, "a list keeps its number");
+                let project = tally.projects.entry("p".into()).or_default();
+                project.actions.entry(n).or_default().calls += 1 + i as u64;
+            }
+        }
+        a.merge(b);
+        let rows: BTreeMap<Vec<ActionId>, u64> = a.projects["p"]
+            .actions
+            .iter()
+            .map(|(n, s)| (a.lists.get(*n).to_vec(), s.calls))
+            .collect();
+        assert_eq!(
+            rows,
+            BTreeMap::from([(vec![1], 1 + 2), (vec![2, 3], 2 + 1)])
+        );
     }
 
     #[test]

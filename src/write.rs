@@ -532,7 +532,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         let mut rows: Vec<_> = t
             .actions
             .iter()
-            .map(|(ids, s)| (names(catalog, ids), s))
+            .map(|(list, s)| (names(catalog, tally.lists.get(*list)), s))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         for (action, s) in rows {

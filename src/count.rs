@@ -165,8 +165,7 @@ pub fn scope_key(project: u64, actions: u64) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
-/// A list of candidate actions as a 64-bit key (XXH3, like `who`); `Tally::action_lists`
-/// maps it back.
+/// A list of candidate actions as a 64-bit key (XXH3, like `who`), for `scope_key`.
 pub fn actions_key(actions: &[ActionId]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3Default::new();
     for id in actions {
@@ -272,6 +271,15 @@ impl IntoIterator for PendingGroups {
     fn into_iter(self) -> Self::IntoIter {
         self.shards.into_iter().flatten()
     }
+}
+
+/// The project and candidate actions of inference groups (`PendingKey`'s scope).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// The project's `who` key, as the evidence is keyed.
+    pub project_key: u64,
+    pub project: String,
+    pub actions: Vec<ActionId>,
 }
 
 /// What inference concluded for one `PendingKey`: the (possibly narrowed) actions, the
@@ -557,13 +565,9 @@ pub struct Tally {
     pub proven: Proven,
     /// Inferable `unknown` denials not yet in `projects[..].denials`; empty after `infer`.
     pub pending: PendingGroups,
-    /// The name of each project key in `pending`.
-    pub project_names: HashMap<u64, String>,
-    /// The candidate actions of each `actions_key` in `pending`.
-    pub action_lists: HashMap<u64, Vec<ActionId>>,
-    /// The (project `who` key, `actions_key`) of each `scope_key` in `pending`: a few per
-    /// project, where the groups are per user as well.
-    pub scopes: HashMap<u64, (u64, u64)>,
+    /// What each `scope_key` in `pending` stands for: a few per project, where the groups
+    /// are per user as well.
+    pub scopes: HashMap<u64, Scope>,
     /// What `infer` concluded per pending group, as an index into `verdict_list`;
     /// `resolve` applies it to rows. Groups share the few distinct verdicts.
     pub verdicts: HashMap<PendingKey, u32>,
@@ -712,17 +716,12 @@ impl Tally {
             if call.inferable {
                 let user = record.user.as_deref().unwrap_or("");
                 let project_key = who(project);
-                self.project_names
-                    .entry(project_key)
-                    .or_insert_with(|| project.to_string());
-                let actions_key = actions_key(&call.actions);
-                self.action_lists
-                    .entry(actions_key)
-                    .or_insert_with(|| call.actions.clone());
-                let scope = scope_key(project_key, actions_key);
-                self.scopes
-                    .entry(scope)
-                    .or_insert((project_key, actions_key));
+                let scope = scope_key(project_key, actions_key(&call.actions));
+                self.scopes.entry(scope).or_insert_with(|| Scope {
+                    project_key,
+                    project: project.to_string(),
+                    actions: call.actions.clone(),
+                });
                 let row = self.pending.entry((scope, who(user)));
                 row.calls += 1;
                 row.seen.widen(record.time);
@@ -810,12 +809,6 @@ impl Tally {
         for (pair, set) in other.proven {
             self.proven.entry(pair).or_default().union(&set);
         }
-        for (key, name) in other.project_names {
-            self.project_names.entry(key).or_insert(name);
-        }
-        for (key, list) in other.action_lists {
-            self.action_lists.entry(key).or_insert(list);
-        }
         for (key, parts) in other.scopes {
             self.scopes.entry(key).or_insert(parts);
         }
@@ -845,23 +838,23 @@ impl Tally {
         let mut verdicts: HashMap<PendingKey, u32> = HashMap::default();
         let mut verdict_list: Vec<Verdict> = Vec::new();
         let mut verdict_ids: HashMap<Verdict, u32> = HashMap::default();
-        // (project, user, actions) of each group, with its counts.
-        let mut pending: Vec<((u64, u64, u64), PendingStats)> = std::mem::take(&mut self.pending)
-            .into_iter()
-            .map(|((scope, user), stats)| {
-                let (project, actions) = *self
-                    .scopes
-                    .get(&scope)
-                    .expect("every pending scope is kept");
-                ((project, user, actions), stats)
-            })
-            .collect();
+        // Each group's (project, user) pair, with its key and counts.
+        let mut pending: Vec<((u64, u64), PendingKey, PendingStats)> =
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .map(|(key, stats)| {
+                    let scope = self
+                        .scopes
+                        .get(&key.0)
+                        .expect("every pending scope is kept");
+                    ((scope.project_key, key.1), key, stats)
+                })
+                .collect();
         // Sorted, the groups of one (project, user) are neighbours: their permissions are
         // worked out once and only the current pair's are kept.
-        pending.sort_unstable_by_key(|a| a.0);
+        pending.sort_unstable_by_key(|g| (g.0, g.1));
         let mut current: Option<((u64, u64), HashSet<String>)> = None;
-        for (key, pending) in pending {
-            let pair = (key.0, key.1);
+        for (pair, key, pending) in pending {
             if current.as_ref().is_none_or(|(p, _)| *p != pair) {
                 let held = self
                     .proven
@@ -871,17 +864,12 @@ impl Tally {
                 current = Some((pair, held));
             }
             let held = current.as_ref().map(|(_, held)| held);
-            let actions = self
-                .action_lists
-                .get(&key.2)
-                .expect("every pending action list is kept");
-            let verdict = infer_cause(catalog, held, actions);
-            let name = self
-                .project_names
+            let scope = self
+                .scopes
                 .get(&key.0)
-                .expect("every pending project is named")
-                .clone();
-            let tally = self.projects.entry(name).or_default();
+                .expect("every pending scope is kept");
+            let verdict = infer_cause(catalog, held, &scope.actions);
+            let tally = self.projects.entry(scope.project.clone()).or_default();
             if verdict.1 == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
@@ -896,7 +884,7 @@ impl Tally {
                 verdict_list.push(verdict.clone());
                 u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
             });
-            verdicts.insert((scope_key(key.0, key.2), key.1), id);
+            verdicts.insert(key, id);
         }
         self.verdicts = verdicts;
         self.verdict_list = verdict_list;

@@ -27,6 +27,20 @@ pub fn show(done: &AtomicBool, line: impl Fn() -> String) {
     eprint!("\r\x1b[2K");
 }
 
+/// Shows `line()` on a thread of `scope` while the caller works, when `wanted`; the guard
+/// it returns ends the line when dropped, also while unwinding.
+pub fn during<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    wanted: bool,
+    done: &'scope AtomicBool,
+    line: impl Fn() -> String + Send + 'scope,
+) -> DoneOnDrop<'scope> {
+    if wanted {
+        scope.spawn(move || show(done, line));
+    }
+    DoneOnDrop(done)
+}
+
 /// Sets its flag when dropped, also while unwinding from a panic: a scope that runs `show`
 /// on one of its threads waits for it, and would wait forever if the work panicked before
 /// saying it was done.

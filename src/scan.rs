@@ -512,10 +512,9 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let show_progress = crate::progress::wanted(config.quiet);
     let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
     std::thread::scope(|threads| {
-        if show_progress {
-            threads.spawn(|| progress(&shared, &done, &files_done, sources.len(), start));
-        }
-        let _done = crate::progress::DoneOnDrop(&done);
+        let _done = crate::progress::during(threads, show_progress, &done, || {
+            progress_line(&shared, &files_done, sources.len(), start)
+        });
         pool.install(|| {
             rayon::scope(|scope| {
                 sources.par_iter().enumerate().for_each(|(index, source)| {
@@ -576,22 +575,20 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     })
 }
 
-fn progress(
+/// The scan's status line: files done, bytes read and speed so far.
+fn progress_line(
     shared: &Shared,
-    done: &AtomicBool,
     files_done: &AtomicUsize,
     files: usize,
     start: Instant,
-) {
-    crate::progress::show(done, || {
-        let bytes = shared.bytes.load(Ordering::Relaxed) as f64;
-        let secs = start.elapsed().as_secs_f64().max(1e-9);
-        format!(
-            "{} / {} files, {:.1} MB, {:.0} MB/s",
-            files_done.load(Ordering::Relaxed),
-            files,
-            bytes / 1e6,
-            bytes / 1e6 / secs
-        )
-    });
+) -> String {
+    let bytes = shared.bytes.load(Ordering::Relaxed) as f64;
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    format!(
+        "{} / {} files, {:.1} MB, {:.0} MB/s",
+        files_done.load(Ordering::Relaxed),
+        files,
+        bytes / 1e6,
+        bytes / 1e6 / secs
+    )
 }

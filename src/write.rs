@@ -344,15 +344,10 @@ fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs, progress: bo
     let written = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        if progress {
-            scope.spawn(|| {
-                crate::progress::show(&done, || {
-                    let rows = written.load(Ordering::Relaxed);
-                    format!("writing reports: {rows} denied-call rows")
-                })
-            });
-        }
-        let _done = crate::progress::DoneOnDrop(&done);
+        let _done = crate::progress::during(scope, progress, &done, || {
+            let rows = written.load(Ordering::Relaxed);
+            format!("writing reports: {rows} denied-call rows")
+        });
         let calls = scope.spawn(|| write_denied_calls(job, memory, runs, &written));
         let others = write_aggregates(job);
         let calls = calls

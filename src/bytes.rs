@@ -25,16 +25,23 @@ pub fn head16(bytes: &[u8], start: usize, end: usize) -> u128 {
 
 /// Where the JSON string whose content starts at `bytes[start]` ends: the index of its
 /// closing quote, and whether it holds escapes. `None` for a string JSON forbids (a
-/// control character, an unknown escape), one with a `\u` escape (left to a full parser),
-/// and one not closed before the end. Works sixteen bytes at a time and handles every
-/// escape in a block without leaving it: escaped bodies have one every few bytes.
+/// control character, an unknown escape, content that is not UTF-8), one with a `\u`
+/// escape (left to a full parser), and one not closed before the end. Works sixteen bytes
+/// at a time and handles every escape in a block without leaving it: escaped bodies have
+/// one every few bytes.
+///
+/// Invariant: `Some((end, _))` means `bytes[start..end]` is valid UTF-8. Bytes from 0x80
+/// up stop the fast path like control bytes do, so the skim checks the UTF-8 of a record
+/// as it walks it, in the rare strings that are not ASCII, instead of in a pass of its
+/// own over every record.
 #[inline(always)]
 pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     // Most strings (keys, ids, names) hold no escape: find their closing quote inline,
-    // from the quote bits, and leave escapes, control bytes and the tail to the loop below.
+    // from the quote bits, and leave escapes, control and non-ASCII bytes and the tail to
+    // the loop below.
     let mut at = start;
     while at + 16 <= bytes.len() {
-        let (quotes, stops) = block_quotes_stops(bytes, at);
+        let (quotes, stops, _) = block_quotes_stops(bytes, at);
         if stops == 0 {
             at += 16;
             continue;
@@ -49,12 +56,12 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
 }
 
 /// `string_end` from `at`, where the content from the string's start up to `at` holds
-/// no quote, backslash or control byte.
+/// no quote, backslash, control or non-ASCII byte.
 #[inline(never)]
 fn string_end_from(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
-    loop {
-        let (mut mask, width) = stops_from(bytes, at);
+    'blocks: loop {
+        let (mut mask, _, width) = stops_from(bytes, at);
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
             match bytes[at + k] {
@@ -65,22 +72,33 @@ fn string_end_from(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
                     if k + 1 >= width {
                         // The escaped byte opens the next block: start it after that byte.
                         at += k + 2;
-                        break;
+                        continue 'blocks;
                     }
                     // The escaped byte is content, whatever it is.
                     mask &= !(0b11 << k);
-                    continue;
+                }
+                c if c >= 0x80 => {
+                    // ASCII bytes are char boundaries in UTF-8, so the content is UTF-8
+                    // exactly when each maximal run of other bytes is. A run that reaches
+                    // the end leaves the string unclosed.
+                    let run = &bytes[at + k..];
+                    let len = run.iter().position(|&c| c < 0x80)?;
+                    std::str::from_utf8(&run[..len]).ok()?;
+                    let next = k + len;
+                    if next >= width {
+                        at += next;
+                        continue 'blocks;
+                    }
+                    mask &= u32::MAX << next;
                 }
                 _ => return None,
             }
         }
-        if mask == 0 {
-            if width < 16 {
-                // The tail held no closing quote.
-                return None;
-            }
-            at += 16;
+        if width < 16 {
+            // The tail held no closing quote.
+            return None;
         }
+        at += 16;
     }
 }
 
@@ -120,7 +138,9 @@ pub enum Skip {
 pub fn string_skip(bytes: &[u8]) -> Skip {
     let mut at = 0;
     'blocks: loop {
-        let (mut mask, width) = stops_from(bytes, at);
+        let (stops, high, width) = stops_from(bytes, at);
+        // Non-ASCII bytes are content here: the framer checks no UTF-8.
+        let mut mask = stops & !high;
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
             match bytes[at + k] {
@@ -145,42 +165,43 @@ pub fn string_skip(bytes: &[u8]) -> Skip {
     }
 }
 
-/// The stop bits (see `block_stops`) of the sixteen bytes from `at`, or of the fewer left
-/// at the end: (bits, how many bytes they cover).
+/// The stop bits and non-ASCII bits (see `block_quotes_stops`) of the sixteen bytes from
+/// `at`, or of the fewer left at the end: (stops, non-ASCII, how many bytes they cover).
 #[inline]
-fn stops_from(bytes: &[u8], at: usize) -> (u32, usize) {
+fn stops_from(bytes: &[u8], at: usize) -> (u32, u32, usize) {
     if at + 16 <= bytes.len() {
-        (block_stops(bytes, at), 16)
+        let (_, stops, high) = block_quotes_stops(bytes, at);
+        (stops, high, 16)
     } else {
         let rest = &bytes[at.min(bytes.len())..];
-        (scalar_stops(rest), rest.len())
+        let (stops, high) = scalar_stops(rest);
+        (stops, high, rest.len())
     }
 }
 
-/// Bit k set when `bytes[k]` (k < 32) is a quote, a backslash or a control byte.
-fn scalar_stops(bytes: &[u8]) -> u32 {
+/// (stop bits, non-ASCII bits) of `bytes` (at most 32), as `block_quotes_stops` gives them.
+fn scalar_stops(bytes: &[u8]) -> (u32, u32) {
     bytes
         .iter()
         .enumerate()
-        .filter(|(_, c)| **c == b'"' || **c == b'\\' || **c < 0x20)
-        .fold(0, |m, (k, _)| m | 1 << k)
+        .fold((0, 0), |(stops, high), (k, &c)| {
+            let stop = c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c);
+            (
+                stops | u32::from(stop) << k,
+                high | u32::from(c >= 0x80) << k,
+            )
+        })
 }
 
-/// Bit k set when `bytes[at + k]` (k < 16) is a quote, a backslash or a control byte.
+/// (quote bits, stop bits, non-ASCII bits) of the sixteen bytes from `at`: bit k of the
+/// first is set when `bytes[at + k]` is a quote, of the second when it is a quote, a
+/// backslash, a control byte or a byte from 0x80 up, of the third when it is from 0x80 up.
 /// Needs `at + 16 <= bytes.len()`.
-#[inline]
-fn block_stops(bytes: &[u8], at: usize) -> u32 {
-    block_quotes_stops(bytes, at).1
-}
-
-/// (quote bits, stop bits) of the sixteen bytes from `at`: bit k of the first is set when
-/// `bytes[at + k]` is a quote, of the second when it is a quote, a backslash or a control
-/// byte. Needs `at + 16 <= bytes.len()`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32) {
+fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32, u32) {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
     let block = &bytes[at..at + 16];
@@ -191,12 +212,15 @@ fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32) {
         let quotes = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
         let stops = _mm_or_si128(
             _mm_or_si128(quotes, _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8))),
-            // min(x, 0x1f) == x exactly when x <= 0x1f (unsigned).
-            _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x),
+            // Signed, bytes from 0x80 up are negative: one compare finds them and the
+            // control bytes.
+            _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
         );
         (
             _mm_movemask_epi8(quotes) as u32,
             _mm_movemask_epi8(stops) as u32,
+            // The top bit of each byte: set exactly from 0x80 up.
+            _mm_movemask_epi8(x) as u32,
         )
     }
 }
@@ -346,21 +370,30 @@ pub fn prefix_xor(mut bits: u64) -> u64 {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32) {
+fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32, u32) {
     let block = &bytes[at..at + 16];
     let quotes = block
         .iter()
         .enumerate()
         .fold(0, |m, (k, &c)| m | u32::from(c == b'"') << k);
-    (quotes, scalar_stops(block))
+    let (stops, high) = scalar_stops(block);
+    (quotes, stops, high)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The obvious byte-at-a-time reading of a JSON string, to check `string_end` against.
+    /// The obvious byte-at-a-time reading of a JSON string, to check `string_end` against:
+    /// its content must be UTF-8 as a whole.
     fn reference(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+        let (end, escaped) = reference_ascii(bytes, start)?;
+        std::str::from_utf8(&bytes[start..end]).ok()?;
+        Some((end, escaped))
+    }
+
+    /// `reference` taking every byte from 0x80 up for content.
+    fn reference_ascii(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
         let mut i = start;
         let mut escaped = false;
         loop {
@@ -421,6 +454,35 @@ mod tests {
     fn string_end_agrees_with_a_byte_at_a_time_reading() {
         let alphabet = [b'a', b'"', b'\\', b'n', b'u', b'/', b'\t', 0xc3, 0xa9, b' '];
         string_end_agrees_on(0x9e37_79b9_7f4a_7c15, alphabet, 48);
+    }
+
+    #[test]
+    fn string_end_checks_utf8_like_a_whole_string_check() {
+        // The bytes of `é` (c3 a9), `€` (e2 82 ac) and `😀` (f0 9f 98 80), with quotes and
+        // escapes between them: valid and broken sequences (cut, overlong, surrogate,
+        // stray continuation) of every length, at every offset in and across blocks.
+        let alphabet = [0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, b'"', b'\\', b'a'];
+        string_end_agrees_on(0x51_7cc1_b727_220a, alphabet, 64);
+        let alphabet = [0xed, 0xa0, 0x80, 0xe0, 0xc0, 0xf4, 0x90, 0xbf, b'"', b'a'];
+        string_end_agrees_on(0x2f2a_3d1c_9b4e_8f71, alphabet, 64);
+        for (text, valid) in [
+            ("é\"", true),
+            ("aaaaaaaaaaaaaaaaaaaaaaaa日本語\\n€😀\"", true),
+            ("ключ-значение-ключ-значение\"", true),
+        ] {
+            assert_eq!(string_end(text.as_bytes(), 0).is_some(), valid, "{text}");
+        }
+        for bytes in [
+            &b"\xc3\"x"[..],
+            b"aaaaaaaaaaaaaaa\xe2\x82\"",
+            b"\xed\xa0\x80\"",
+            b"\xc0\xaf\"",
+            b"\xf4\x90\x80\x80\"",
+            b"\x80\"",
+            b"\xc3\xa9",
+        ] {
+            assert_eq!(string_end(bytes, 0), None, "{bytes:?}");
+        }
     }
 
     #[test]

@@ -40,12 +40,20 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     // from the quote bits, and leave escapes, control and non-ASCII bytes and the tail to
     // the loop below.
     let mut at = start;
-    while at + 16 <= bytes.len() {
-        let (quotes, stops, _) = block_quotes_stops(bytes, at);
-        if stops == 0 {
-            at += 16;
-            continue;
-        }
+    loop {
+        let (quotes, stops) = if at + 16 <= bytes.len() {
+            let (quotes, stops, _) = block_quotes_stops(bytes, at);
+            if stops == 0 {
+                at += 16;
+                continue;
+            }
+            (quotes, stops)
+        } else if let Some((quotes, stops, _)) = tail_block(bytes, at) {
+            // The last strings of a record (and of every object in it) end here.
+            (quotes, stops)
+        } else {
+            break;
+        };
         let first = stops & stops.wrapping_neg();
         if first & quotes != 0 {
             return Some((at + first.trailing_zeros() as usize, false));
@@ -53,6 +61,19 @@ pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
         break;
     }
     string_end_from(bytes, at)
+}
+
+/// The masks of `block_quotes_stops` for the fewer than sixteen bytes from `at` to the
+/// end, read as the last sixteen bytes of `bytes` and shifted down, so that the end of a
+/// record takes one load rather than a loop over its bytes. `None` when `bytes` is
+/// shorter than sixteen; needs `at <= bytes.len()`.
+#[inline(always)]
+fn tail_block(bytes: &[u8], at: usize) -> Option<(u32, u32, u32)> {
+    let base = bytes.len().checked_sub(16)?;
+    let shift = at - base;
+    let (quotes, stops, high) = block_quotes_stops(bytes, base);
+    // `shift` is at most 16, and the masks have 16 bits: what is left is the tail's.
+    Some((quotes >> shift, stops >> shift, high >> shift))
 }
 
 /// `string_end` from `at`, where the content from the string's start up to `at` holds
@@ -172,8 +193,10 @@ fn stops_from(bytes: &[u8], at: usize) -> (u32, u32, usize) {
     if at + 16 <= bytes.len() {
         let (_, stops, high) = block_quotes_stops(bytes, at);
         (stops, high, 16)
+    } else if let Some((_, stops, high)) = tail_block(bytes, at) {
+        (stops, high, bytes.len() - at)
     } else {
-        let rest = &bytes[at.min(bytes.len())..];
+        let rest = &bytes[at..];
         let (stops, high) = scalar_stops(rest);
         (stops, high, rest.len())
     }

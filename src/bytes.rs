@@ -25,42 +25,40 @@ pub fn head16(bytes: &[u8], start: usize, end: usize) -> u128 {
 
 /// Where the JSON string whose content starts at `bytes[start]` ends: the index of its
 /// closing quote, and whether it holds escapes. `None` for a string JSON forbids (a
-/// control character, an unknown escape, content that is not UTF-8), one with a `\u`
-/// escape (left to a full parser), and one not closed before the end. Works sixteen bytes
-/// at a time and handles every escape in a block without leaving it: escaped bodies have
-/// one every few bytes.
+/// control character, an unknown escape), one with a `\u` escape (left to a full parser),
+/// and one not closed before the end. Works sixteen bytes at a time and handles every
+/// escape in a block without leaving it: escaped bodies have one every few bytes.
 ///
-/// Invariant: `Some((end, _))` means `bytes[start..end]` is valid UTF-8. Bytes from 0x80
-/// up stop the fast path like control bytes do, so the skim checks the UTF-8 of a record
-/// as it walks it, in the rare strings that are not ASCII, instead of in a pass of its
-/// own over every record.
+/// Bytes from 0x80 up are content when `WIDE`, the caller having checked that `bytes` is
+/// UTF-8. Without `WIDE` they make it `None` too, like control bytes: a caller that has
+/// not checked the UTF-8 learns that `Some` covers ASCII content only, and checks the
+/// buffer once it meets a string that is not (trace records are nearly all ASCII).
 #[inline(always)]
-pub fn string_end(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+pub fn string_end<const WIDE: bool>(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
     // Most strings (keys, ids, names) hold no escape: find their closing quote inline,
-    // from the quote bits, and leave escapes, control and non-ASCII bytes and the tail to
-    // the loop below.
+    // from the quote bits, and leave escapes, control bytes and the tail to the loop below.
     let mut at = start;
     loop {
-        let (quotes, stops) = if at + 16 <= bytes.len() {
-            let (quotes, stops, _) = block_quotes_stops(bytes, at);
-            if stops == 0 {
-                at += 16;
-                continue;
-            }
-            (quotes, stops)
-        } else if let Some((quotes, stops, _)) = tail_block(bytes, at) {
+        let (quotes, stops, high) = if at + 16 <= bytes.len() {
+            block_quotes_stops(bytes, at)
+        } else if let Some(masks) = tail_block(bytes, at) {
             // The last strings of a record (and of every object in it) end here.
-            (quotes, stops)
+            masks
         } else {
             break;
         };
+        let stops = if WIDE { stops & !high } else { stops };
+        if stops == 0 && at + 16 <= bytes.len() {
+            at += 16;
+            continue;
+        }
         let first = stops & stops.wrapping_neg();
         if first & quotes != 0 {
             return Some((at + first.trailing_zeros() as usize, false));
         }
         break;
     }
-    string_end_from(bytes, at)
+    string_end_from::<WIDE>(bytes, at)
 }
 
 /// The masks of `block_quotes_stops` for the fewer than sixteen bytes from `at` to the
@@ -77,12 +75,13 @@ fn tail_block(bytes: &[u8], at: usize) -> Option<(u32, u32, u32)> {
 }
 
 /// `string_end` from `at`, where the content from the string's start up to `at` holds
-/// no quote, backslash, control or non-ASCII byte.
+/// no quote, backslash or control byte (nor, without `WIDE`, a byte from 0x80 up).
 #[inline(never)]
-fn string_end_from(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
+fn string_end_from<const WIDE: bool>(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
     let mut escaped = false;
     'blocks: loop {
-        let (mut mask, _, width) = stops_from(bytes, at);
+        let (stops, high, width) = stops_from(bytes, at);
+        let mut mask = if WIDE { stops & !high } else { stops };
         while mask != 0 {
             let k = mask.trailing_zeros() as usize;
             match bytes[at + k] {
@@ -98,20 +97,7 @@ fn string_end_from(bytes: &[u8], mut at: usize) -> Option<(usize, bool)> {
                     // The escaped byte is content, whatever it is.
                     mask &= !(0b11 << k);
                 }
-                c if c >= 0x80 => {
-                    // ASCII bytes are char boundaries in UTF-8, so the content is UTF-8
-                    // exactly when each maximal run of other bytes is. A run that reaches
-                    // the end leaves the string unclosed.
-                    let run = &bytes[at + k..];
-                    let len = run.iter().position(|&c| c < 0x80)?;
-                    std::str::from_utf8(&run[..len]).ok()?;
-                    let next = k + len;
-                    if next >= width {
-                        at += next;
-                        continue 'blocks;
-                    }
-                    mask &= u32::MAX << next;
-                }
+                // A control byte, or (without `WIDE`) one from 0x80 up.
                 _ => return None,
             }
         }
@@ -408,15 +394,8 @@ mod tests {
     use super::*;
 
     /// The obvious byte-at-a-time reading of a JSON string, to check `string_end` against:
-    /// its content must be UTF-8 as a whole.
-    fn reference(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
-        let (end, escaped) = reference_ascii(bytes, start)?;
-        std::str::from_utf8(&bytes[start..end]).ok()?;
-        Some((end, escaped))
-    }
-
-    /// `reference` taking every byte from 0x80 up for content.
-    fn reference_ascii(bytes: &[u8], start: usize) -> Option<(usize, bool)> {
+    /// bytes from 0x80 up are content when `wide`, and end it as invalid otherwise.
+    fn reference(bytes: &[u8], start: usize, wide: bool) -> Option<(usize, bool)> {
         let mut i = start;
         let mut escaped = false;
         loop {
@@ -431,6 +410,7 @@ mod tests {
                     i += 2;
                 }
                 c if c < 0x20 => return None,
+                c if c >= 0x80 && !wide => return None,
                 _ => i += 1,
             }
         }
@@ -464,11 +444,16 @@ mod tests {
     fn string_end_agrees_on(seed: u64, alphabet: [u8; 10], max_len: u64) {
         for (bytes, state) in strings(seed, alphabet, max_len, 200_000) {
             let start = (state >> 58) as usize % (bytes.len() + 1);
+            let text = String::from_utf8_lossy(&bytes);
             assert_eq!(
-                string_end(&bytes, start),
-                reference(&bytes, start),
-                "{:?} from {start}",
-                String::from_utf8_lossy(&bytes)
+                string_end::<true>(&bytes, start),
+                reference(&bytes, start, true),
+                "{text:?} from {start}"
+            );
+            assert_eq!(
+                string_end::<false>(&bytes, start),
+                reference(&bytes, start, false),
+                "{text:?} from {start}, not wide"
             );
         }
     }
@@ -480,31 +465,21 @@ mod tests {
     }
 
     #[test]
-    fn string_end_checks_utf8_like_a_whole_string_check() {
-        // The bytes of `é` (c3 a9), `€` (e2 82 ac) and `😀` (f0 9f 98 80), with quotes and
-        // escapes between them: valid and broken sequences (cut, overlong, surrogate,
-        // stray continuation) of every length, at every offset in and across blocks.
+    fn string_end_stops_at_bytes_from_0x80_unless_wide() {
+        // Multi-byte characters, quotes and escapes at every offset in and across blocks.
         let alphabet = [0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, b'"', b'\\', b'a'];
         string_end_agrees_on(0x51_7cc1_b727_220a, alphabet, 64);
-        let alphabet = [0xed, 0xa0, 0x80, 0xe0, 0xc0, 0xf4, 0x90, 0xbf, b'"', b'a'];
-        string_end_agrees_on(0x2f2a_3d1c_9b4e_8f71, alphabet, 64);
-        for (text, valid) in [
-            ("é\"", true),
-            ("aaaaaaaaaaaaaaaaaaaaaaaa日本語\\n€😀\"", true),
-            ("ключ-значение-ключ-значение\"", true),
+        for text in [
+            "é\"",
+            "aaaaaaaaaaaaaaaaaaaaaaaa日本語\\n€😀\"",
+            "ключ-значение\"",
         ] {
-            assert_eq!(string_end(text.as_bytes(), 0).is_some(), valid, "{text}");
-        }
-        for bytes in [
-            &b"\xc3\"x"[..],
-            b"aaaaaaaaaaaaaaa\xe2\x82\"",
-            b"\xed\xa0\x80\"",
-            b"\xc0\xaf\"",
-            b"\xf4\x90\x80\x80\"",
-            b"\x80\"",
-            b"\xc3\xa9",
-        ] {
-            assert_eq!(string_end(bytes, 0), None, "{bytes:?}");
+            let end = text.len() - 1;
+            assert_eq!(
+                string_end::<true>(text.as_bytes(), 0),
+                Some((end, text.contains('\\')))
+            );
+            assert_eq!(string_end::<false>(text.as_bytes(), 0), None, "{text}");
         }
     }
 

@@ -38,23 +38,31 @@ impl<'a> Key<'a> {
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
 pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
-    // No UTF-8 pass of its own: the walk checks each string's content as it ends it
-    // (`string_end`), and every byte outside strings must be ASCII grammar. So each member
-    // it hands over has been checked whole (see `walk`). The separate check had been a
-    // pass over every record, 2% of a scan, for strings that are nearly all ASCII.
-    walk(bytes, member)
+    // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
+    // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
+    // one. Bytes outside strings must be ASCII grammar anyway.
+    walk(bytes, false, member)
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
 pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
-    walk(text.as_bytes(), member)
+    walk(text.as_bytes(), true, member)
 }
 
-/// The walk behind `members`. Invariant: every member it hands over is valid UTF-8, as
-/// its bytes are either string content that `string_end` checked or ASCII bytes the
-/// grammar accepted (a byte from 0x80 up outside a string is a syntax error).
-fn walk<'a>(bytes: &'a [u8], mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
-    let mut s = Skim { b: bytes, i: 0 };
+/// The walk behind `members`, `checked` when `bytes` is known to be UTF-8. Invariant:
+/// every member it hands over is valid UTF-8. Either the whole of `bytes` has been
+/// checked by then, or every string so far was ASCII (`Skim::string`), and every byte
+/// outside strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
+fn walk<'a>(
+    bytes: &'a [u8],
+    checked: bool,
+    mut member: impl FnMut(Key<'a>, &'a str),
+) -> Option<()> {
+    let mut s = Skim {
+        b: bytes,
+        i: 0,
+        checked,
+    };
     s.ws();
     if s.next()? != b'{' {
         return None;
@@ -74,9 +82,7 @@ fn walk<'a>(bytes: &'a [u8], mut member: impl FnMut(Key<'a>, &'a str)) -> Option
         // slices run between char boundaries of checked text.
         debug_assert!(start <= end && end <= from && from <= s.i && s.i <= bytes.len());
         // SAFETY: `start <= end <= from <= s.i <= bytes.len()` (the walk moved through them
-        // in order), and both slices are valid UTF-8: the key's content was checked by
-        // `string_end`, and the value's bytes are checked strings and ASCII grammar (the
-        // walk's invariant, above).
+        // in order), and both slices are valid UTF-8 (the walk's invariant, above).
         let (key, value) = unsafe {
             (
                 std::str::from_utf8_unchecked(bytes.get_unchecked(start..end)),
@@ -99,6 +105,8 @@ fn walk<'a>(bytes: &'a [u8], mut member: impl FnMut(Key<'a>, &'a str)) -> Option
 struct Skim<'a> {
     b: &'a [u8],
     i: usize,
+    /// `b` is known to be UTF-8; until then, every string read was ASCII.
+    checked: bool,
 }
 
 impl Skim<'_> {
@@ -122,7 +130,22 @@ impl Skim<'_> {
     #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
-        let (end, escaped) = string_end(self.b, start)?;
+        let (end, escaped) = if self.checked {
+            string_end::<true>(self.b, start)?
+        } else {
+            match string_end::<false>(self.b, start) {
+                Some(found) => found,
+                None => {
+                    // Not ASCII, or not valid at all: check the whole buffer's UTF-8 once
+                    // (a pass of simdutf8, 32-64 bytes a step), then read the string again
+                    // with such bytes as content. The separate pass over every record
+                    // used to be 2-3% of a scan.
+                    simdutf8::basic::from_utf8(self.b).ok()?;
+                    self.checked = true;
+                    string_end::<true>(self.b, start)?
+                }
+            }
+        };
         self.i = end + 1;
         Some((start, end, escaped))
     }
@@ -296,6 +319,41 @@ mod tests {
             })
             .expect("valid");
             assert_eq!(seen, 3);
+        }
+    }
+
+    #[test]
+    fn checks_utf8_wherever_the_first_non_ascii_string_falls() {
+        let ascii = r#""a":"0123456789abcdef0123","b":[1,{"c":"d"}],"#;
+        for (tail, valid) in [
+            (&b"\"x\":\"caf\xc3\xa9\"}"[..], true),
+            (b"\"\xc3\xa9\":\"\xe6\x97\xa5\",\"y\":\"z\"}", true),
+            (b"\"x\":\"\xc3\xa9\",\"y\":\"\xff\"}", false),
+            (b"\"x\":\"\xc3\"}", false),
+            (b"\"x\":\"\xed\xa0\x80\"}", false),
+            (b"\"x\":\"ok\",\"y\":[\"\xc3\xa9\",\"\x80\"]}", false),
+        ] {
+            let mut record = format!("{{{ascii}").into_bytes();
+            record.extend_from_slice(tail);
+            let text = String::from_utf8_lossy(&record).into_owned();
+            let mut seen = Vec::new();
+            let skimmed = members(&record, |k, v| {
+                seen.push((k.text.to_string(), v.to_string()))
+            });
+            assert_eq!(skimmed.is_some(), valid, "{text}");
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&record).is_ok(),
+                valid
+            );
+            if valid {
+                let want: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&record).expect("valid");
+                assert_eq!(seen.len(), want.len(), "{text}");
+                for (k, v) in &seen {
+                    let v: serde_json::Value = serde_json::from_str(v).expect("member JSON");
+                    assert_eq!(want.get(k), Some(&v), "{text}");
+                }
+            }
         }
     }
 

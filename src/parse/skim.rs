@@ -81,6 +81,8 @@ fn walk<'a>(
         // In UTF-8 a byte next to an ASCII byte on that side starts a character, so both
         // slices run between char boundaries of checked text.
         debug_assert!(start <= end && end <= from && from <= s.i && s.i <= bytes.len());
+        debug_assert!(std::str::from_utf8(&bytes[start..end]).is_ok());
+        debug_assert!(std::str::from_utf8(&bytes[from..s.i]).is_ok());
         // SAFETY: `start <= end <= from <= s.i <= bytes.len()` (the walk moved through them
         // in order), and both slices are valid UTF-8 (the walk's invariant, above).
         let (key, value) = unsafe {
@@ -89,8 +91,6 @@ fn walk<'a>(
                 std::str::from_utf8_unchecked(bytes.get_unchecked(from..s.i)),
             )
         };
-        debug_assert!(std::str::from_utf8(key.as_bytes()).is_ok());
-        debug_assert!(std::str::from_utf8(value.as_bytes()).is_ok());
         let key = Key {
             text: key,
             head: head16(bytes, start, end),

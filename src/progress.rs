@@ -14,7 +14,7 @@ pub fn wanted(quiet: bool) -> bool {
 
 /// Redraws `line()` every 250 ms until `done` is set, then clears it. Checks `done` every
 /// 50 ms, so the line is gone soon after the work ends.
-pub fn show(done: &AtomicBool, line: impl Fn() -> String) {
+fn show(done: &AtomicBool, line: impl Fn() -> String) {
     let mut last = Instant::now();
     while !done.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(50));
@@ -44,7 +44,7 @@ pub fn during<'scope>(
 /// Sets its flag when dropped, also while unwinding from a panic: a scope that runs `show`
 /// on one of its threads waits for it, and would wait forever if the work panicked before
 /// saying it was done.
-pub struct DoneOnDrop<'a>(pub &'a AtomicBool);
+pub struct DoneOnDrop<'a>(&'a AtomicBool);
 
 impl Drop for DoneOnDrop<'_> {
     fn drop(&mut self) {
@@ -65,8 +65,7 @@ mod tests {
             let done = AtomicBool::new(false);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 std::thread::scope(|scope| {
-                    scope.spawn(|| show(&done, String::new));
-                    let _done = DoneOnDrop(&done);
+                    let _done = during(scope, true, &done, String::new);
                     panic!("the work failed");
                 })
             }));

@@ -14,7 +14,7 @@ use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
 use crate::runs::{Order, Runs};
 use crate::seen::{Seen, record_key};
-use memchr::memchr_iter;
+use memchr::{memchr, memchr_iter};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Read;
@@ -333,27 +333,33 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
 /// Bytes read ahead to find a file's first line.
 const HEAD_BYTES: usize = 64 * 1024;
 
-/// The first non-blank line in `head` (after a UTF-8 BOM) and its 1-based number.
+/// The first non-blank line in `head` (after a UTF-8 BOM), trimmed, and its 1-based
+/// number.
 fn first_line(head: &[u8]) -> Option<(u64, &[u8])> {
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    (1..)
-        .zip(head.split(|b| *b == b'\n'))
-        .map(|(n, l)| (n, l.trim_ascii()))
-        .find(|(_, l)| !l.is_empty())
+    // A blank line holds only ASCII white space, so the first line that is not blank is
+    // the one with the first other byte. Its end is found with memchr: this runs for every
+    // file, and in an OBS file (one JSON array on one line) that line is the whole head.
+    // Splitting the head a byte at a time was a fifth of scanning a tree of small files.
+    let first = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = memchr(b'\n', &head[first..]).map_or(head.len(), |i| first + i);
+    let number = 1 + memchr_iter(b'\n', &head[..first]).count() as u64;
+    Some((number, head[first..end].trim_ascii_end()))
 }
 
 /// How to read a file whose first line is `line`, or why a forced format refuses it.
 fn line_kind(format: Format, line: &[u8]) -> Result<LineKind, String> {
-    let text = std::str::from_utf8(line).unwrap_or("");
+    // Only access-log lines are read as text: a JSON file's first line can be all of it.
+    let text = || std::str::from_utf8(line).unwrap_or("");
     match format {
-        Format::Access(f) if access::parse(text, f).is_some() => Ok(LineKind::Access(f)),
+        Format::Access(f) if access::parse(text(), f).is_some() => Ok(LineKind::Access(f)),
         Format::Access(f) => Err(format!(
             "format_mismatch: --format {} expects {}; this line is not one",
             f.as_str(),
             f.expected()
         )),
         Format::Auto if !matches!(line.first(), Some(b'{') | Some(b'[')) => {
-            Ok(access::detect(text).map_or(LineKind::Json, LineKind::Access))
+            Ok(access::detect(text()).map_or(LineKind::Json, LineKind::Access))
         }
         _ => Ok(LineKind::Json),
     }
@@ -591,4 +597,47 @@ fn progress_line(
         bytes / 1e6,
         bytes / 1e6 / secs
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_line;
+    use proptest::prelude::*;
+
+    /// `first_line` as it is defined: split at every newline, trim each line, take the
+    /// first with anything left.
+    fn by_definition(head: &[u8]) -> Option<(u64, &[u8])> {
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        (1..)
+            .zip(head.split(|b| *b == b'\n'))
+            .map(|(n, l)| (n, l.trim_ascii()))
+            .find(|(_, l)| !l.is_empty())
+    }
+
+    #[test]
+    fn first_line_skips_blank_lines_and_a_bom() {
+        assert_eq!(first_line(b""), None);
+        assert_eq!(first_line(b" \n\t\r\n\x0c"), None);
+        assert_eq!(
+            first_line(b"\n\r\n  {\"a\":1}  \r\nnext"),
+            Some((3, &b"{\"a\":1}"[..]))
+        );
+        assert_eq!(first_line(b"\xEF\xBB\xBF[1,2]"), Some((1, &b"[1,2]"[..])));
+        // A vertical tab is not ASCII white space: its line is not blank.
+        assert_eq!(first_line(b"\n\x0b\n"), Some((2, &b"\x0b"[..])));
+    }
+
+    proptest! {
+        #[test]
+        fn first_line_agrees_with_its_definition(
+            head in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    b' ', b'\t', b'\n', b'\r', 0x0c, 0x0b, b'a', b'{', 0xEF, 0xBB, 0xBF,
+                ]),
+                0..48,
+            )
+        ) {
+            prop_assert_eq!(first_line(&head), by_definition(&head));
+        }
+    }
 }

@@ -1512,29 +1512,33 @@ fn decode_only(paths: &[PathBuf], threads: usize) -> Result<()> {
     let (input, output) = pool.install(|| {
         files
             .par_iter()
-            .map(|p| -> Result<(u64, u64)> {
-                let input = std::fs::metadata(p)
-                    .with_context(|| format!("failed to open {}", p.display()))?
-                    .len();
-                // The scan's own decoders, so this is the limit for the same backend.
-                let source = permtrail::read::Source {
-                    name: p.display().to_string(),
-                    path: Some(p.clone()),
-                };
-                let mut reader = permtrail::read::open(&source)?;
-                let mut buf = vec![0u8; 1 << 20];
-                let mut total = 0u64;
-                loop {
-                    let n = reader
-                        .read(&mut buf)
-                        .with_context(|| format!("failed to decode {}", p.display()))?;
-                    if n == 0 {
-                        break;
+            // One output buffer per thread, not per file: a fresh megabyte per file cost
+            // more than inflating a tree of small files.
+            .map_init(
+                || vec![0u8; 1 << 20],
+                |buf, p| -> Result<(u64, u64)> {
+                    let input = std::fs::metadata(p)
+                        .with_context(|| format!("failed to open {}", p.display()))?
+                        .len();
+                    // The scan's own decoders, so this is the limit for the same backend.
+                    let source = permtrail::read::Source {
+                        name: p.display().to_string(),
+                        path: Some(p.clone()),
+                    };
+                    let mut reader = permtrail::read::open(&source)?;
+                    let mut total = 0u64;
+                    loop {
+                        let n = reader
+                            .read(buf)
+                            .with_context(|| format!("failed to decode {}", p.display()))?;
+                        if n == 0 {
+                            break;
+                        }
+                        total += n as u64;
                     }
-                    total += n as u64;
-                }
-                Ok((input, total))
-            })
+                    Ok((input, total))
+                },
+            )
             .try_reduce(|| (0, 0), |a, b| Ok((a.0 + b.0, a.1 + b.1)))
     })?;
     let secs = t0.elapsed().as_secs_f64();

@@ -97,14 +97,18 @@ pub struct Call<'r> {
 /// Drops scheme and host of a full URL, the query string and fragment. Segment splitting
 /// (which collapses `//` and a trailing slash) is left to `segments`.
 pub fn strip_url(url: &str) -> &str {
-    let url = match url.find("://") {
+    // Byte searches (all the bytes sought are ASCII): `str::find` with a `&str` pattern
+    // builds a two-way searcher per call, a twentieth of reading an access log.
+    let b = url.as_bytes();
+    let scheme = memchr::memchr_iter(b':', b).find(|&i| b[i + 1..].starts_with(b"//"));
+    let url = match scheme {
         Some(i) => {
             let rest = &url[i + 3..];
-            rest.find('/').map_or("/", |j| &rest[j..])
+            memchr::memchr(b'/', rest.as_bytes()).map_or("/", |j| &rest[j..])
         }
         None => url,
     };
-    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let end = memchr::memchr2(b'?', b'#', url.as_bytes()).unwrap_or(url.len());
     &url[..end]
 }
 
@@ -467,6 +471,30 @@ mod tests {
         );
         assert_eq!(strip_url("/v2/p/servers/#x"), "/v2/p/servers/");
         assert_eq!(strip_url("http://host"), "/");
+        assert_eq!(strip_url("/a:b/c://d/e?f"), "/e");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strip_url_agrees_with_its_definition(
+            url in proptest::collection::vec(
+                proptest::sample::select(vec![":", "/", "?", "#", "a", "é", "://"]),
+                0..16,
+            )
+        ) {
+            let url = url.concat();
+            fn by_definition(url: &str) -> &str {
+                let url = match url.find("://") {
+                    Some(i) => {
+                        let rest = &url[i + 3..];
+                        rest.find('/').map_or("/", |j| &rest[j..])
+                    }
+                    None => url,
+                };
+                &url[..url.find(['?', '#']).unwrap_or(url.len())]
+            }
+            proptest::prop_assert_eq!(strip_url(&url), by_definition(&url));
+        }
     }
 
     #[test]

@@ -578,25 +578,34 @@ pub struct Tally {
     user_pairs: usize,
     /// The numbers of the users in the rows' user sets.
     users: UserIndex,
+    /// Scratch for the key of an `unclassified` row, reused between records; nothing is
+    /// kept in it between calls.
+    unclassified_key: (String, String, String),
 }
 
-/// Replaces id-like segments (numbers, UUIDs, hex runs of 16 or more) with `{id}`.
-pub fn path_template(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+/// Appends `path` to `out` with id-like segments (numbers, UUIDs, hex runs of 16 or more)
+/// replaced by `{id}`.
+pub fn path_template(path: &str, out: &mut String) {
+    let start = out.len();
     for segment in crate::catalog::compiled::segments(path) {
         out.push('/');
-        let hexish = segment.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-        let digits = segment.bytes().filter(u8::is_ascii_hexdigit).count();
-        if segment.bytes().all(|b| b.is_ascii_digit()) || (hexish && digits >= 16) {
+        // One pass over the segment for all three questions.
+        let (mut decimal, mut hexish, mut hex_digits) = (true, true, 0usize);
+        for b in segment.bytes() {
+            let hex = b.is_ascii_hexdigit();
+            decimal &= b.is_ascii_digit();
+            hexish &= hex || b == b'-';
+            hex_digits += usize::from(hex);
+        }
+        if decimal || (hexish && hex_digits >= 16) {
             out.push_str("{id}");
         } else {
             out.push_str(segment);
         }
     }
-    if out.is_empty() {
+    if out.len() == start {
         out.push('/');
     }
-    out
 }
 
 impl Tally {
@@ -667,21 +676,31 @@ impl Tally {
         stats.seen.widen(record.time);
         let denied = call.outcome == Outcome::Denied;
         if call.actions.is_empty() {
-            let method = method_of(call).into_owned();
-            let mut template = call.path.as_deref().map(path_template).unwrap_or_default();
-            if let Some(key) = &call.unclaimed_key {
-                template.push_str(&format!(" (body: {key})"));
+            // The key is built in buffers kept between records, and copied only for a new
+            // row: most records of an access log in front of many services land here.
+            let key = &mut self.unclassified_key;
+            key.0.clear();
+            key.0.push_str(&method_of(call));
+            key.1.clear();
+            if let Some(path) = call.path.as_deref() {
+                path_template(path, &mut key.1);
             }
-            let trace = record.trace_name.as_deref().unwrap_or("").to_string();
+            if let Some(body) = &call.unclaimed_key {
+                key.1.push_str(" (body: ");
+                key.1.push_str(body);
+                key.1.push(')');
+            }
+            key.2.clear();
+            key.2.push_str(record.trace_name.as_deref().unwrap_or(""));
             let example = call
                 .path
                 .as_deref()
                 .or(record.resource_url.as_deref())
                 .unwrap_or("");
-            let row = self
-                .unclassified
-                .entry((method, template, trace))
-                .or_default();
+            let row = match self.unclassified.get_mut(key) {
+                Some(row) => row,
+                None => self.unclassified.entry(key.clone()).or_default(),
+            };
             if row.calls == 0 || example < row.example.as_str() {
                 row.example = example.to_string();
             }
@@ -1246,15 +1265,23 @@ mod tests {
 
     #[test]
     fn templates() {
+        let template = |path: &str| {
+            // Appended after what the buffer holds.
+            let mut out = String::from("x");
+            path_template(path, &mut out);
+            out.split_off(1)
+        };
+        assert_eq!(template("/a/0123456789abcdeg/-/"), "/a/0123456789abcdeg/-");
+        assert_eq!(template("//12//"), "/{id}");
         assert_eq!(
-            path_template(
+            template(
                 "/v2.1/0123456789abcdef0123456789abcdef/servers/1b2f4c3e-0000-4000-8000-00000000abcd/action"
             ),
             "/v2.1/{id}/servers/{id}/action"
         );
-        assert_eq!(path_template("/v1/p/orders/123/"), "/v1/p/orders/{id}");
-        assert_eq!(path_template("/v2/deadbeef/x"), "/v2/deadbeef/x");
-        assert_eq!(path_template(""), "/");
+        assert_eq!(template("/v1/p/orders/123/"), "/v1/p/orders/{id}");
+        assert_eq!(template("/v2/deadbeef/x"), "/v2/deadbeef/x");
+        assert_eq!(template(""), "/");
     }
 
     fn ids(c: &Catalog, names: &[&str]) -> Vec<ActionId> {

@@ -6,6 +6,7 @@
 
 use crate::classify::Cause;
 use crate::count::{DeniedCall, Loc, TEXTS, Text};
+use crate::read::Names;
 use anyhow::{Context, Result};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
@@ -23,9 +24,9 @@ pub struct Order {
 
 impl Order {
     /// The order of `inputs` (names by input index).
-    pub fn new(inputs: &[String]) -> Order {
+    pub fn new(inputs: &Names) -> Order {
         let mut by_name: Vec<usize> = (0..inputs.len()).collect();
-        by_name.sort_by(|a, b| inputs[*a].cmp(&inputs[*b]).then(a.cmp(b)));
+        by_name.sort_by(|a, b| inputs.get(*a).cmp(&inputs.get(*b)).then(a.cmp(b)));
         let mut rank = vec![0; inputs.len()];
         for (position, index) in by_name.into_iter().enumerate() {
             rank[index] = position as u32;
@@ -523,7 +524,7 @@ mod tests {
     #[test]
     fn runs_and_memory_merge_in_report_order_with_one_copy_per_trace() {
         let dir = tempfile::tempdir().expect("tmp");
-        let inputs = ["b.json".to_string(), "a.json".to_string()];
+        let inputs: Names = ["b.json", "a.json"].into_iter().collect();
         let order = Order::new(&inputs);
         let runs = Runs::new(dir.path());
         runs.spill(
@@ -559,7 +560,7 @@ mod tests {
     fn rows_on_one_line_merge_in_one_order_however_they_are_split() {
         // The records of a one-line JSON array share time, input and line: only their
         // contents can order them, whichever runs and memory hold them.
-        let inputs = ["a.json".to_string()];
+        let inputs: Names = ["a.json"].into_iter().collect();
         let order = Order::new(&inputs);
         let rows: Vec<DeniedCall> = (0..12)
             .map(|i| {
@@ -650,7 +651,7 @@ mod tests {
     #[test]
     fn many_runs_merge_in_passes_with_the_same_result() {
         let dir = tempfile::tempdir().expect("tmp");
-        let inputs = ["a.json".to_string()];
+        let inputs: Names = ["a.json"].into_iter().collect();
         let order = Order::new(&inputs);
         let runs = Runs::new(dir.path());
         let n = 3 * runs.fan_in + 5;

@@ -90,7 +90,7 @@ pub struct ScanResult {
     pub tally: Tally,
     /// Denied-call rows spilled to disk; `tally.denied_calls` holds the rest.
     pub runs: Runs,
-    pub inputs: Vec<String>,
+    pub inputs: read::Names,
     pub bytes: u64,
     pub gzip_files: u64,
     pub elapsed: Duration,
@@ -475,8 +475,8 @@ impl<R: Read> Read for Interruptible<R> {
 /// Runs a whole scan: discovery, reading, counting. Writing is left to the caller.
 pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let start = Instant::now();
-    let (sources, walk_errors) = read::discover(&config.inputs);
-    let mut inputs: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let (mut sources, walk_errors) = read::discover(&config.inputs);
+    let files = sources.len();
     // Paths that could not be walked get input indexes after the readable ones, so
     // errors.csv can name them (line 0: the input as a whole).
     let mut walk_rows = Vec::new();
@@ -484,12 +484,12 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     for e in walk_errors {
         walk_rows.push((
             Loc {
-                file: inputs.len() as u32,
+                file: sources.names.len() as u32,
                 line: 0,
             },
             e.code,
         ));
-        inputs.push(e.name.clone());
+        sources.names.push(&e.name);
         file_errors.push(FileError {
             input: e.name,
             line: 0,
@@ -509,7 +509,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
             .map(|_| Mutex::new(Tally::default()))
             .collect(),
         runs: Runs::new(&config.out),
-        order: Order::new(&inputs),
+        order: Order::new(&sources.names),
         spill_error: Mutex::new(None),
     };
     let gzip = AtomicU64::new(0);
@@ -519,12 +519,14 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
     std::thread::scope(|threads| {
         let _done = crate::progress::during(threads, show_progress, &done, || {
-            progress_line(&shared, &files_done, sources.len(), start)
+            progress_line(&shared, &files_done, files, start)
         });
         pool.install(|| {
             rayon::scope(|scope| {
-                sources.par_iter().enumerate().for_each(|(index, source)| {
-                    if let Some(e) = read_source(scope, &shared, index as u32, source, &gzip) {
+                let sources = &sources;
+                (0..files).into_par_iter().for_each(|index| {
+                    let source = sources.source(index);
+                    if let Some(e) = read_source(scope, &shared, index as u32, &source, &gzip) {
                         errors
                             .lock()
                             .expect("no panics while holding the lock")
@@ -573,7 +575,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     Ok(ScanResult {
         tally,
         runs: shared.runs,
-        inputs,
+        inputs: sources.names,
         bytes: shared.bytes.load(Ordering::Relaxed),
         gzip_files: gzip.load(Ordering::Relaxed),
         elapsed: start.elapsed(),

@@ -108,7 +108,7 @@ mod tests {
         let result = ScanResult {
             tally,
             runs: crate::runs::Runs::new(dir.path()),
-            inputs: vec!["a.json".into()],
+            inputs: ["a.json"].into_iter().collect(),
             bytes: 2_000_000,
             gzip_files: 0,
             elapsed: Duration::from_secs(1),

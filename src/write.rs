@@ -6,6 +6,7 @@
 use crate::catalog::{ActionId, Catalog};
 use crate::count::{DeniedCall, Span, Tally, Text};
 use crate::parse::time;
+use crate::read::Names;
 use crate::runs::{Order, Runs};
 use anyhow::{Context, Result};
 use std::borrow::Cow;
@@ -250,9 +251,9 @@ impl Report {
 }
 
 /// The `input` column of a denied call, `name:line`, appended to `out`.
-fn input_into(inputs: &[String], file: u32, line: u64, out: &mut String) {
+fn input_into(inputs: &Names, file: u32, line: u64, out: &mut String) {
     use std::fmt::Write as _;
-    let name = inputs.get(file as usize).map(String::as_str).unwrap_or("?");
+    let name = inputs.get(file as usize).unwrap_or("?");
     out.push_str(name);
     // Writing into a String cannot fail.
     let _ = write!(out, ":{line}");
@@ -268,7 +269,7 @@ pub fn write_reports(
     tally: &mut Tally,
     runs: &Runs,
     catalog: &Catalog,
-    inputs: &[String],
+    inputs: &Names,
     raw: bool,
     progress: bool,
 ) -> Result<()> {
@@ -333,7 +334,7 @@ struct ReportJob<'a> {
     dir: &'a Path,
     tally: &'a Tally,
     catalog: &'a Catalog,
-    inputs: &'a [String],
+    inputs: &'a Names,
     raw: bool,
 }
 
@@ -572,10 +573,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
     let mut w = Report::create(&dir.join("errors.csv"), raw)?;
     w.write_record(["input", "line", "reason"])?;
     for e in &tally.errors {
-        let name = inputs
-            .get(e.loc.file as usize)
-            .map(String::as_str)
-            .unwrap_or("?");
+        let name = inputs.get(e.loc.file as usize).unwrap_or("?");
         w.write_record([name, &e.loc.line.to_string(), &e.reason])?;
     }
     w.finish()?;

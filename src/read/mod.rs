@@ -19,6 +19,94 @@ pub struct Source {
     pub path: Option<PathBuf>,
 }
 
+/// Names by index in one buffer, for the inputs of a run: a tree of a million small files
+/// then costs the bytes of its names and 8 bytes a file, not a few allocations a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    text: String,
+    /// Where each name ends in `text`; each starts where the one before it ends.
+    ends: Vec<usize>,
+}
+
+impl Names {
+    /// Adds `name` as the next index.
+    pub fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+    }
+
+    /// The name at `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<&str> {
+        let end = *self.ends.get(index)?;
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        Some(&self.text[start..end])
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Names {
+    fn from_iter<I: IntoIterator<Item = S>>(names: I) -> Names {
+        let mut out = Names::default();
+        for name in names {
+            out.push(name.as_ref());
+        }
+        out
+    }
+}
+
+/// The files a run reads, by input index, as `discover` found them. A file's path is its
+/// name, except for the few inputs kept apart: standard input and paths that are not
+/// UTF-8 (whose names replace the bytes that are not).
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub names: Names,
+    apart: std::collections::HashMap<usize, Option<PathBuf>>,
+}
+
+impl Inputs {
+    fn push_path(&mut self, path: &Path) {
+        match path.to_str() {
+            Some(name) => self.names.push(name),
+            None => {
+                self.apart
+                    .insert(self.names.len(), Some(path.to_path_buf()));
+                self.names.push(&path.display().to_string());
+            }
+        }
+    }
+
+    fn push_stdin(&mut self) {
+        self.apart.insert(self.names.len(), None);
+        self.names.push("<stdin>");
+    }
+
+    /// How many inputs there are.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The input at `index` (below `len`), to open.
+    pub fn source(&self, index: usize) -> Source {
+        let name = self.names.get(index).unwrap_or_default().to_string();
+        let path = match self.apart.get(&index) {
+            Some(path) => path.clone(),
+            None => Some(PathBuf::from(&name)),
+        };
+        Source { name, path }
+    }
+}
+
 /// A path that could not be walked, with the reason; the rest of the input still counts.
 #[derive(Debug, Clone)]
 pub struct WalkError {
@@ -36,22 +124,16 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
 /// Expands inputs into files: a directory is walked recursively (links followed, loops
 /// reported), skipping hidden entries and CTS `Digest` folders; `-` is standard input.
 /// Files under each directory come sorted by path, so the order never depends on the disk.
-pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
-    let mut sources = Vec::new();
+pub fn discover(inputs: &[PathBuf]) -> (Inputs, Vec<WalkError>) {
+    let mut sources = Inputs::default();
     let mut errors = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
-            sources.push(Source {
-                name: "<stdin>".into(),
-                path: None,
-            });
+            sources.push_stdin();
             continue;
         }
         if !input.is_dir() {
-            sources.push(Source {
-                name: input.display().to_string(),
-                path: Some(input.clone()),
-            });
+            sources.push_path(input);
             continue;
         }
         let walker = walkdir::WalkDir::new(input)
@@ -77,10 +159,7 @@ pub fn discover(inputs: &[PathBuf]) -> (Vec<Source>, Vec<WalkError>) {
                     code: "not_a_regular_file",
                     reason: "not a regular file (FIFO, socket or device): skipped".into(),
                 }),
-                Ok(e) => sources.push(Source {
-                    name: e.path().display().to_string(),
-                    path: Some(e.into_path()),
-                }),
+                Ok(e) => sources.push_path(e.path()),
                 Err(e) => errors.push(WalkError {
                     name: e
                         .path()
@@ -270,6 +349,50 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn inputs_keep_the_paths_that_are_not_their_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A file that happens to be named like standard input is still that file.
+        let file = dir.path().join("<stdin>");
+        std::fs::write(&file, b"{}").expect("file");
+        let mut args = vec![PathBuf::from("-"), file.clone()];
+        #[cfg(unix)]
+        let odd = {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = dir
+                .path()
+                .join(std::ffi::OsStr::from_bytes(b"odd-\xff.json"));
+            std::fs::write(&odd, b"{}").expect("file");
+            args.push(odd.clone());
+            odd
+        };
+        let (inputs, errors) = discover(&args);
+        assert!(errors.is_empty());
+        assert_eq!(inputs.len(), args.len());
+        let stdin = Source {
+            name: "<stdin>".into(),
+            path: None,
+        };
+        assert_eq!(inputs.source(0), stdin);
+        let named = Source {
+            name: file.display().to_string(),
+            path: Some(file),
+        };
+        assert_eq!(inputs.source(1), named);
+        #[cfg(unix)]
+        {
+            // Opened by its bytes, named with U+FFFD for the byte that is not UTF-8.
+            let source = inputs.source(2);
+            assert!(
+                source.name.ends_with("odd-\u{fffd}.json"),
+                "{}",
+                source.name
+            );
+            assert_eq!(source.path, Some(odd));
+            assert!(open(&source).is_ok());
+        }
+    }
+
+    #[test]
     fn discover_walks_depth_first_in_name_order() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
@@ -286,10 +409,11 @@ mod tests {
         }
         let (sources, errors) = discover(&[root.to_path_buf()]);
         assert!(errors.is_empty());
-        let names: Vec<String> = sources
-            .iter()
-            .map(|s| {
-                let path = s.path.as_ref().expect("a file");
+        let names: Vec<String> = (0..sources.len())
+            .map(|i| {
+                let source = sources.source(i);
+                assert_eq!(Some(source.name.as_str()), sources.names.get(i));
+                let path = source.path.as_ref().expect("a file");
                 let rel = path.strip_prefix(root).expect("under the root");
                 rel.to_string_lossy().replace('\\', "/")
             })

@@ -21,6 +21,7 @@ pub struct Source {
 
 /// Names by index in one buffer, for the inputs of a run: a tree of a million small files
 /// then costs the bytes of its names and 8 bytes a file, not a few allocations a file.
+/// Invariant: `text` is the names in index order, and `ends` rise to `text.len()`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
     text: String,
@@ -42,10 +43,12 @@ impl Names {
         Some(&self.text[start..end])
     }
 
+    /// How many names there are.
     pub fn len(&self) -> usize {
         self.ends.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
@@ -92,6 +95,7 @@ impl Inputs {
         self.names.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

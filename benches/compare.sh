@@ -12,6 +12,9 @@
 #   JSONL_BYTES=1G     size of the JSON-lines file
 #   OBS_BYTES=1G       uncompressed size of the OBS tree (gzip makes it ~3x smaller on disk)
 #   FILE_BYTES=4M      uncompressed bytes per OBS file
+#   SMALL_OBS_BYTES=256M, SMALL_FILE_BYTES=16K
+#                      a second OBS tree of small files (a quiet service's 5-minute files);
+#                      SMALL_OBS_BYTES=0 skips it
 #   SEED=42            generator seed; PROJECTS=200, USERS=500
 #   RUNS=5             interleaved rounds per input (the median is kept); jq and zcat run once
 #   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
@@ -29,11 +32,14 @@ export CARGO_TARGET_DIR=$TARGET
 if [[ ${SMALL:-0} == 1 ]]; then
     JSONL_BYTES=${JSONL_BYTES:-100M}
     OBS_BYTES=${OBS_BYTES:-100M}
+    SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-32M}
 else
     JSONL_BYTES=${JSONL_BYTES:-1G}
     OBS_BYTES=${OBS_BYTES:-1G}
+    SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-256M}
 fi
 FILE_BYTES=${FILE_BYTES:-4M}
+SMALL_FILE_BYTES=${SMALL_FILE_BYTES:-16K}
 SEED=${SEED:-42}
 PROJECTS=${PROJECTS:-200}
 USERS=${USERS:-500}
@@ -58,6 +64,7 @@ GEN_ARGS=(--seed "$SEED" --projects "$PROJECTS" --users "$USERS")
 JSONL=$DATA/cts-$JSONL_BYTES-s$SEED-p$PROJECTS.jsonl
 JSONL_GZ=$JSONL.gz
 OBS=$DATA/obs-$OBS_BYTES-f$FILE_BYTES-s$SEED-p$PROJECTS
+OBS_SMALL=$DATA/obs-$SMALL_OBS_BYTES-f$SMALL_FILE_BYTES-s$SEED-p$PROJECTS
 if [[ ! -s $JSONL.tally.json ]]; then
     note "generating $JSONL"
     "$GENERATE" --kind jsonl --out "$JSONL" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
@@ -71,12 +78,16 @@ if [[ ! -s $OBS.tally.json ]]; then
     rm -rf "$OBS"
     "$GENERATE" --kind obs --out "$OBS" --bytes "$OBS_BYTES" --file-bytes "$FILE_BYTES" "${GEN_ARGS[@]}"
 fi
+if [[ $SMALL_OBS_BYTES != 0 && ! -s $OBS_SMALL.tally.json ]]; then
+    note "generating $OBS_SMALL"
+    rm -rf "$OBS_SMALL"
+    "$GENERATE" --kind obs --out "$OBS_SMALL" --bytes "$SMALL_OBS_BYTES" \
+        --file-bytes "$SMALL_FILE_BYTES" "${GEN_ARGS[@]}"
+fi
 
 # `bytes` of a tally: uncompressed record bytes, the basis of every MB/s in the table.
 tally_field() { sed -n "s/^  \"$2\": \\([0-9]*\\),\$/\\1/p" "$1"; }
 JSONL_SIZE=$(tally_field "$JSONL.tally.json" bytes)
-OBS_SIZE=$(tally_field "$OBS.tally.json" bytes)
-OBS_FILES=$(tally_field "$OBS.tally.json" files)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/permtrail-compare.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -90,12 +101,14 @@ warm() {
         jsonl) cat "$JSONL" >/dev/null ;;
         gz) cat "$JSONL_GZ" >/dev/null ;;
         obs) find "$OBS" -type f -exec cat {} + >/dev/null ;;
+        obs-small) find "$OBS_SMALL" -type f -exec cat {} + >/dev/null ;;
     esac
 }
 note "reading inputs once into the page cache"
 warm jsonl
 if [[ $GZ == 1 ]]; then warm gz; fi
 warm obs
+if [[ $SMALL_OBS_BYTES != 0 ]]; then warm obs-small; fi
 
 # --- measuring ----------------------------------------------------------------------
 HAVE_TIME=0
@@ -308,24 +321,31 @@ if [[ $GZ == 1 ]]; then
     run_group gz
 fi
 
-O="obs $OBS_FILES x .json.gz, $(numfmt --to=iec "$OBS_SIZE")B"
-add_permtrail "$OBS" "$O" obs "$OBS_SIZE"
-DUCK_O=""
-if [[ -n $DUCK_PY ]]; then
-    # The glob leaves out the Digest/ files, which are not trace arrays.
-    add "duckdb read_json (2 threads)" "$O" "$OBS_SIZE" "$RUNS" \
-        "$DUCK_PY" "$TMP/duck.py" "$OBS/**/*_CloudTrace_*.json.gz" array
-    DUCK_O=$(last)
-fi
-add "decode-only (libdeflate, 1 thread)" "$O" "$OBS_SIZE" "$RUNS" \
-    "$GENERATE" --decode-only "$OBS" --threads 1
-add "decode-only (libdeflate, 2 threads)" "$O" "$OBS_SIZE" "$RUNS" \
-    "$GENERATE" --decode-only "$OBS" --threads 2
-run_group obs
-cp -r "$TMP/report-obs" "$TMP/keep-obs"
-if [[ -n $DUCK_O ]]; then
-    CHECKS+=("duckdb on obs: $(grep '^projects=' "$TMP/last-out-obs-$DUCK_O" || echo '?'); tally code_403_records=$(tally_field "$OBS.tally.json" code_403_records)")
-fi
+# obs_group DIR GROUP: permtrail, DuckDB and decode-only on the OBS tree DIR.
+obs_group() {
+    local dir=$1 group=$2 size files label duck=""
+    size=$(tally_field "$dir.tally.json" bytes)
+    files=$(tally_field "$dir.tally.json" files)
+    label="$group $files x .json.gz, $(numfmt --to=iec "$size")B"
+    add_permtrail "$dir" "$label" "$group" "$size"
+    if [[ -n $DUCK_PY ]]; then
+        # The glob leaves out the Digest/ files, which are not trace arrays.
+        add "duckdb read_json (2 threads)" "$label" "$size" "$RUNS" \
+            "$DUCK_PY" "$TMP/duck.py" "$dir/**/*_CloudTrace_*.json.gz" array
+        duck=$(last)
+    fi
+    add "decode-only (libdeflate, 1 thread)" "$label" "$size" "$RUNS" \
+        "$GENERATE" --decode-only "$dir" --threads 1
+    add "decode-only (libdeflate, 2 threads)" "$label" "$size" "$RUNS" \
+        "$GENERATE" --decode-only "$dir" --threads 2
+    run_group "$group"
+    cp -r "$TMP/report-$group" "$TMP/keep-$group"
+    if [[ -n $duck ]]; then
+        CHECKS+=("duckdb on $group: $(grep '^projects=' "$TMP/last-out-$group-$duck" || echo '?'); tally code_403_records=$(tally_field "$dir.tally.json" code_403_records)")
+    fi
+}
+obs_group "$OBS" obs
+if [[ $SMALL_OBS_BYTES != 0 ]]; then obs_group "$OBS_SMALL" obs-small; fi
 
 # --- table --------------------------------------------------------------------------
 echo
@@ -375,6 +395,8 @@ target "JSON lines: -j$(nproc) / -j1" 1.8 x "$ALL" jsonl "permtrail scan -q -j1"
 target "one .gz stream: permtrail / decode-only" 0.9 % "$ALL" gz "decode-only" gz
 target "OBS tree: permtrail / decode-only (2 threads)" 0.9 % "$ALL" obs "decode-only (libdeflate, 2" obs
 target "OBS tree: permtrail / DuckDB" 4 x "$ALL" obs "duckdb" obs
+target "small-file OBS tree: permtrail / decode-only (2 thr)" 0.9 % "$ALL" obs-small "decode-only (libdeflate, 2" obs-small
+target "small-file OBS tree: permtrail / DuckDB" 4 x "$ALL" obs-small "duckdb" obs-small
 PEAK=0
 for row in "${ROWS[@]}"; do
     IFS='|' read -r tool _ _ _ _ _ rss _ _ <<<"$row"
@@ -399,4 +421,5 @@ check_reports() {
 }
 check_reports "$TMP/keep-jsonl" "$JSONL.tally.json" jsonl
 check_reports "$TMP/keep-obs" "$OBS.tally.json" obs
+if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/keep-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
 for c in "${CHECKS[@]}"; do echo "check $c"; done

@@ -475,7 +475,17 @@ impl<R: Read> Read for Interruptible<R> {
 /// Runs a whole scan: discovery, reading, counting. Writing is left to the caller.
 pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let start = Instant::now();
-    let (mut sources, walk_errors) = read::discover(&config.inputs);
+    let show_progress = crate::progress::wanted(config.quiet);
+    // A tree of many thousands of files takes a while to walk (on a network file system,
+    // much longer): say how far it is.
+    let (found, walked) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let (mut sources, walk_errors) = std::thread::scope(|threads| {
+        let _walked = crate::progress::during(threads, show_progress, &walked, || {
+            let found = found.load(Ordering::Relaxed);
+            format!("finding inputs: {found} files")
+        });
+        read::discover(&config.inputs, &found)
+    });
     let files = sources.len();
     // Paths that could not be walked get input indexes after the readable ones, so
     // errors.csv can name them (line 0: the input as a whole).
@@ -515,7 +525,6 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let gzip = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let files_done = AtomicUsize::new(0);
-    let show_progress = crate::progress::wanted(config.quiet);
     let errors: Mutex<Vec<FileError>> = Mutex::new(Vec::new());
     std::thread::scope(|threads| {
         let _done = crate::progress::during(threads, show_progress, &done, || {

@@ -10,6 +10,7 @@ use flate2::read::MultiGzDecoder;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One input: a file or standard input. `name` is what reports call it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,16 +129,20 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
 /// Expands inputs into files: a directory is walked recursively (links followed, loops
 /// reported), skipping hidden entries and CTS `Digest` folders; `-` is standard input.
 /// Files under each directory come sorted by path, so the order never depends on the disk.
-pub fn discover(inputs: &[PathBuf]) -> (Inputs, Vec<WalkError>) {
+/// `found` counts the inputs found so far, for a progress line while a large tree is
+/// walked.
+pub fn discover(inputs: &[PathBuf], found: &AtomicUsize) -> (Inputs, Vec<WalkError>) {
     let mut sources = Inputs::default();
     let mut errors = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
             sources.push_stdin();
+            found.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         if !input.is_dir() {
             sources.push_path(input);
+            found.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         let walker = walkdir::WalkDir::new(input)
@@ -163,7 +168,10 @@ pub fn discover(inputs: &[PathBuf]) -> (Inputs, Vec<WalkError>) {
                     code: "not_a_regular_file",
                     reason: "not a regular file (FIFO, socket or device): skipped".into(),
                 }),
-                Ok(e) => sources.push_path(e.path()),
+                Ok(e) => {
+                    sources.push_path(e.path());
+                    found.fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) => errors.push(WalkError {
                     name: e
                         .path()
@@ -369,9 +377,11 @@ mod tests {
             args.push(odd.clone());
             odd
         };
-        let (inputs, errors) = discover(&args);
+        let found = AtomicUsize::new(0);
+        let (inputs, errors) = discover(&args, &found);
         assert!(errors.is_empty());
         assert_eq!(inputs.len(), args.len());
+        assert_eq!(found.into_inner(), args.len());
         let stdin = Source {
             name: "<stdin>".into(),
             path: None,
@@ -411,8 +421,10 @@ mod tests {
         ] {
             std::fs::write(root.join(file), b"{}").expect("file");
         }
-        let (sources, errors) = discover(&[root.to_path_buf()]);
+        let found = AtomicUsize::new(0);
+        let (sources, errors) = discover(&[root.to_path_buf()], &found);
         assert!(errors.is_empty());
+        assert_eq!(found.into_inner(), sources.len());
         let names: Vec<String> = (0..sources.len())
             .map(|i| {
                 let source = sources.source(i);

@@ -117,27 +117,32 @@ impl PartialEq for Head {
 
 impl Eq for Head {}
 
-/// The runs written so far. Dropping it removes their folder, whatever happened.
+/// The runs written so far, each sorted by `order`, which the final merge uses too.
+/// Dropping it removes their folder, whatever happened.
 #[derive(Debug)]
 pub struct Runs {
     dir: PathBuf,
+    order: Order,
     paths: Mutex<Vec<PathBuf>>,
     /// Runs merged at once (`fan_in`).
     fan_in: usize,
 }
 
 impl Runs {
-    /// Runs will live in a temporary folder inside `out`, created at the first spill.
-    pub fn new(out: &Path) -> Runs {
+    /// Runs will live in a temporary folder inside `out`, created at the first spill, and
+    /// hold rows in `order`.
+    pub fn new(out: &Path, order: Order) -> Runs {
         Runs {
             dir: out.join(format!(".permtrail-runs-{}", std::process::id())),
+            order,
             paths: Mutex::new(Vec::new()),
             fan_in: fan_in(),
         }
     }
 
     /// Sorts `rows` in report order and writes them as one run.
-    pub fn spill(&self, mut rows: Vec<DeniedCall>, order: &Order) -> Result<()> {
+    pub fn spill(&self, mut rows: Vec<DeniedCall>) -> Result<()> {
+        let order = &self.order;
         // The order is total (rows it calls equal are equal), so an unstable sort gives the
         // same runs without a stable sort's buffer of half the rows.
         rows.sort_unstable_by(|a, b| order.cmp(a, b));
@@ -171,9 +176,9 @@ impl Runs {
     pub fn merge(
         &self,
         mut memory: Vec<DeniedCall>,
-        order: &Order,
         emit: &mut dyn FnMut(DeniedCall) -> Result<()>,
     ) -> Result<()> {
+        let order = &self.order;
         let mut paths = self
             .paths
             .lock()
@@ -467,9 +472,9 @@ mod tests {
         )
     }
 
-    fn merged(runs: &Runs, memory: Vec<DeniedCall>, order: &Order) -> Vec<(Option<i64>, u32, u64)> {
+    fn merged(runs: &Runs, memory: Vec<DeniedCall>) -> Vec<(Option<i64>, u32, u64)> {
         let mut out = Vec::new();
-        runs.merge(memory, order, &mut |r| {
+        runs.merge(memory, &mut |r| {
             out.push((r.time, r.loc.file, r.loc.line));
             Ok(())
         })
@@ -525,22 +530,15 @@ mod tests {
     fn runs_and_memory_merge_in_report_order_with_one_copy_per_trace() {
         let dir = tempfile::tempdir().expect("tmp");
         let inputs: Names = ["b.json", "a.json"].into_iter().collect();
-        let order = Order::new(&inputs);
-        let runs = Runs::new(dir.path());
-        runs.spill(
-            vec![row(Some(5), 0, 9, Some(7)), row(None, 0, 1, None)],
-            &order,
-        )
-        .expect("spills");
-        runs.spill(
-            vec![row(Some(5), 1, 10, None), row(Some(1), 0, 2, Some(8))],
-            &order,
-        )
-        .expect("spills");
+        let runs = Runs::new(dir.path(), Order::new(&inputs));
+        runs.spill(vec![row(Some(5), 0, 9, Some(7)), row(None, 0, 1, None)])
+            .expect("spills");
+        runs.spill(vec![row(Some(5), 1, 10, None), row(Some(1), 0, 2, Some(8))])
+            .expect("spills");
         let memory = vec![row(Some(5), 1, 3, Some(7)), row(Some(5), 1, 9, None)];
         // Trace 7 keeps its copy in a.json (name order), line 9 comes before line 10.
         assert_eq!(
-            merged(&runs, memory, &order),
+            merged(&runs, memory),
             [
                 (None, 0, 1),
                 (Some(1), 0, 2),
@@ -572,17 +570,17 @@ mod tests {
             .collect();
         let users = |split: usize, reversed: bool| {
             let dir = tempfile::tempdir().expect("tmp");
-            let runs = Runs::new(dir.path());
+            let runs = Runs::new(dir.path(), order.clone());
             let mut rows = rows.clone();
             if reversed {
                 rows.reverse();
             }
             let memory = rows.split_off(split);
             for pair in rows.chunks(2) {
-                runs.spill(pair.to_vec(), &order).expect("spills");
+                runs.spill(pair.to_vec()).expect("spills");
             }
             let mut out = Vec::new();
-            runs.merge(memory, &order, &mut |r| {
+            runs.merge(memory, &mut |r| {
                 out.push(r.get(Text::User).to_string());
                 Ok(())
             })
@@ -652,15 +650,14 @@ mod tests {
     fn many_runs_merge_in_passes_with_the_same_result() {
         let dir = tempfile::tempdir().expect("tmp");
         let inputs: Names = ["a.json"].into_iter().collect();
-        let order = Order::new(&inputs);
-        let runs = Runs::new(dir.path());
+        let runs = Runs::new(dir.path(), Order::new(&inputs));
         let n = 3 * runs.fan_in + 5;
         for i in 0..n as u64 {
             // Each trace appears twice, in runs far apart, so passes must not lose the order.
-            runs.spill(vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))], &order)
+            runs.spill(vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))])
                 .expect("spills");
         }
-        let got = merged(&runs, Vec::new(), &order);
+        let got = merged(&runs, Vec::new());
         let mut want: Vec<(Option<i64>, u32, u64)> = (0..n as u64)
             .map(|i| (Some((i % 50) as i64), 0, i))
             .collect();

@@ -110,7 +110,6 @@ struct Shared<'c> {
     folded: Mutex<Tally>,
     /// Denied-call rows beyond `ScanConfig::rows_in_memory` per worker go to disk.
     runs: Runs,
-    order: Order,
     spill_error: Mutex<Option<anyhow::Error>>,
 }
 
@@ -320,7 +319,7 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     if slot.denied_calls.len() >= shared.config.rows_in_memory {
         let rows = std::mem::take(&mut slot.denied_calls);
         drop(slot);
-        if let Err(e) = shared.runs.spill(rows, &shared.order) {
+        if let Err(e) = shared.runs.spill(rows) {
             let mut first = shared
                 .spill_error
                 .lock()
@@ -518,8 +517,7 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         tallies: (0..config.threads.max(1))
             .map(|_| Mutex::new(Tally::default()))
             .collect(),
-        runs: Runs::new(&config.out),
-        order: Order::new(&sources.names),
+        runs: Runs::new(&config.out, Order::new(&sources.names)),
         spill_error: Mutex::new(None),
     };
     let gzip = AtomicU64::new(0);

@@ -105,10 +105,11 @@ mod tests {
         tally.error(Loc { file: 0, line: 2 }, "invalid_json");
         tally.error(Loc { file: 0, line: 3 }, crate::count::INVALID_STATUS);
         let dir = tempfile::tempdir().expect("tmp");
+        let inputs: crate::read::Names = ["a.json"].into_iter().collect();
         let result = ScanResult {
             tally,
-            runs: crate::runs::Runs::new(dir.path()),
-            inputs: ["a.json"].into_iter().collect(),
+            runs: crate::runs::Runs::new(dir.path(), crate::runs::Order::new(&inputs)),
+            inputs,
             bytes: 2_000_000,
             gzip_files: 0,
             elapsed: Duration::from_secs(1),

@@ -7,7 +7,7 @@ use crate::catalog::{ActionId, Catalog};
 use crate::count::{DeniedCall, Span, Tally, Text};
 use crate::parse::time;
 use crate::read::Names;
-use crate::runs::{Order, Runs};
+use crate::runs::Runs;
 use anyhow::{Context, Result};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -391,7 +391,7 @@ fn write_denied_calls(
     // Built fields are written into buffers kept across rows: a bad day has millions.
     let (mut when, mut actions, mut input) = (String::new(), String::new(), String::new());
     let mut rows = 0u64;
-    runs.merge(memory, &Order::new(inputs), &mut |mut row| {
+    runs.merge(memory, &mut |mut row| {
         tally.resolve(catalog, &mut row);
         when.clear();
         if let Some(t) = row.time {

@@ -94,10 +94,12 @@ fn cts_fixed(text: &str) -> Option<Millis> {
         _ => return None,
     };
     let rest = b.get(at..)?;
-    if rest.len() != 18 || rest[2] != b':' || rest[5] != b':' || &rest[8..12] != b" GMT" {
-        return None;
-    }
-    if rest[15] != b':' {
+    if rest.len() != 18
+        || rest[2] != b':'
+        || rest[5] != b':'
+        || &rest[8..12] != b" GMT"
+        || rest[15] != b':'
+    {
         return None;
     }
     fixed_millis(

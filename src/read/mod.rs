@@ -23,7 +23,7 @@ pub struct Source {
 /// Names by index in one buffer, for the inputs of a run: a tree of a million small files
 /// then costs the bytes of its names and 8 bytes a file, not a few allocations a file.
 /// Invariant: `text` is the names in index order, and `ends` rise to `text.len()`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Names {
     text: String,
     /// Where each name ends in `text`; each starts where the one before it ends.
@@ -68,7 +68,7 @@ impl<S: AsRef<str>> FromIterator<S> for Names {
 /// The files a run reads, by input index, as `discover` found them. A file's path is its
 /// name, except for the few inputs kept apart: standard input and paths that are not
 /// UTF-8 (whose names replace the bytes that are not).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Inputs {
     pub names: Names,
     apart: std::collections::HashMap<usize, Option<PathBuf>>,

@@ -15,6 +15,8 @@
 #   SMALL_OBS_BYTES=256M, SMALL_FILE_BYTES=16K
 #                      a second OBS tree of small files (a quiet service's 5-minute files);
 #                      SMALL_OBS_BYTES=0 skips it
+#   ECS_BYTES=256M     JSON lines of ECS traces only (what a job that names a bucket's ECS
+#                      folders reads); ECS_BYTES=0 skips them
 #   SEED=42            generator seed; PROJECTS=200, USERS=500
 #   RUNS=5             interleaved rounds per input (the median is kept); jq and zcat run once
 #   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
@@ -33,10 +35,12 @@ if [[ ${SMALL:-0} == 1 ]]; then
     JSONL_BYTES=${JSONL_BYTES:-100M}
     OBS_BYTES=${OBS_BYTES:-100M}
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-32M}
+    ECS_BYTES=${ECS_BYTES:-32M}
 else
     JSONL_BYTES=${JSONL_BYTES:-1G}
     OBS_BYTES=${OBS_BYTES:-1G}
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-256M}
+    ECS_BYTES=${ECS_BYTES:-256M}
 fi
 FILE_BYTES=${FILE_BYTES:-4M}
 SMALL_FILE_BYTES=${SMALL_FILE_BYTES:-16K}
@@ -65,6 +69,7 @@ JSONL=$DATA/cts-$JSONL_BYTES-s$SEED-p$PROJECTS.jsonl
 JSONL_GZ=$JSONL.gz
 OBS=$DATA/obs-$OBS_BYTES-f$FILE_BYTES-s$SEED-p$PROJECTS
 OBS_SMALL=$DATA/obs-$SMALL_OBS_BYTES-f$SMALL_FILE_BYTES-s$SEED-p$PROJECTS
+ECS_JSONL=$DATA/cts-ecs-$ECS_BYTES-s$SEED-p$PROJECTS.jsonl
 if [[ ! -s $JSONL.tally.json ]]; then
     note "generating $JSONL"
     "$GENERATE" --kind jsonl --out "$JSONL" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
@@ -84,6 +89,10 @@ if [[ $SMALL_OBS_BYTES != 0 && ! -s $OBS_SMALL.tally.json ]]; then
     "$GENERATE" --kind obs --out "$OBS_SMALL" --bytes "$SMALL_OBS_BYTES" \
         --file-bytes "$SMALL_FILE_BYTES" "${GEN_ARGS[@]}"
 fi
+if [[ $ECS_BYTES != 0 && ! -s $ECS_JSONL.tally.json ]]; then
+    note "generating $ECS_JSONL (ECS traces only)"
+    "$GENERATE" --kind jsonl --ecs-share 1 --out "$ECS_JSONL" --bytes "$ECS_BYTES" "${GEN_ARGS[@]}"
+fi
 
 # `bytes` of a tally: uncompressed record bytes, the basis of every MB/s in the table.
 tally_field() { sed -n "s/^  \"$2\": \\([0-9]*\\),\$/\\1/p" "$1"; }
@@ -102,6 +111,7 @@ warm() {
         gz) cat "$JSONL_GZ" >/dev/null ;;
         obs) find "$OBS" -type f -exec cat {} + >/dev/null ;;
         obs-small) find "$OBS_SMALL" -type f -exec cat {} + >/dev/null ;;
+        ecs) cat "$ECS_JSONL" >/dev/null ;;
     esac
 }
 note "reading inputs once into the page cache"
@@ -109,6 +119,7 @@ warm jsonl
 if [[ $GZ == 1 ]]; then warm gz; fi
 warm obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then warm obs-small; fi
+if [[ $ECS_BYTES != 0 ]]; then warm ecs; fi
 
 # --- measuring ----------------------------------------------------------------------
 HAVE_TIME=0
@@ -347,6 +358,25 @@ obs_group() {
 obs_group "$OBS" obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then obs_group "$OBS_SMALL" obs-small; fi
 
+# ECS traces only: every record takes the whole path (read, classify, de-duplicate,
+# count), so this is the scan's cost per ECS trace, and what DuckDB does on such a file.
+if [[ $ECS_BYTES != 0 ]]; then
+    ECS_SIZE=$(tally_field "$ECS_JSONL.tally.json" bytes)
+    E="ecs-only jsonl $(numfmt --to=iec "$ECS_SIZE")B"
+    add_permtrail "$ECS_JSONL" "$E" ecs "$ECS_SIZE"
+    DUCK_E=""
+    if [[ -n $DUCK_PY ]]; then
+        add "duckdb read_json (2 threads)" "$E" "$ECS_SIZE" "$RUNS" \
+            "$DUCK_PY" "$TMP/duck.py" "$ECS_JSONL" newline_delimited
+        DUCK_E=$(last)
+    fi
+    run_group ecs
+    cp -r "$TMP/report-ecs" "$TMP/keep-ecs"
+    if [[ -n $DUCK_E ]]; then
+        CHECKS+=("duckdb on $E: $(grep '^projects=' "$TMP/last-out-ecs-$DUCK_E" || echo '?'); tally code_403_records=$(tally_field "$ECS_JSONL.tally.json" code_403_records)")
+    fi
+fi
+
 # --- table --------------------------------------------------------------------------
 echo
 echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
@@ -373,7 +403,8 @@ done
 
 # --- targets ------------------------------------------------------------------------
 # The performance targets, each a ratio of two medians of this run. A line is left out
-# when one of its rows is missing (a peer skipped, GZ=0).
+# when one of its rows is missing (a peer skipped, GZ=0). A goal of "-" prints the ratio
+# without a verdict.
 echo
 echo "targets (medians of this run):"
 target() {
@@ -384,6 +415,7 @@ target() {
         split(a, x, "|"); split(b, y, "|")
         r = (x[2] / x[1]) / (y[2] / y[1])
         shown = (unit == "%") ? sprintf("%.0f%%", 100 * r) : sprintf("%.2fx", r)
+        if (goal == "-") { printf "  %-52s %7s  (no target)\n", label, shown; exit }
         want = (unit == "%") ? sprintf(">= %.0f%%", 100 * goal) : sprintf(">= %.1fx", goal)
         printf "  %-52s %7s  (target %s) %s\n", label, shown, want, (r >= goal) ? "met" : "NOT MET"
     }'
@@ -397,6 +429,8 @@ target "OBS tree: permtrail / decode-only (2 threads)" 0.9 % "$ALL" obs "decode-
 target "OBS tree: permtrail / DuckDB" 4 x "$ALL" obs "duckdb" obs
 target "small-file OBS tree: permtrail / decode-only (2 thr)" 0.9 % "$ALL" obs-small "decode-only (libdeflate, 2" obs-small
 target "small-file OBS tree: permtrail / DuckDB" 4 x "$ALL" obs-small "duckdb" obs-small
+# Not a target: what naming a bucket's ECS folders gives against DuckDB.
+target "ECS-only JSON lines: permtrail / DuckDB" - x "$ALL" ecs "duckdb" ecs
 PEAK=0
 for row in "${ROWS[@]}"; do
     IFS='|' read -r tool _ _ _ _ _ rss _ _ <<<"$row"
@@ -422,4 +456,5 @@ check_reports() {
 check_reports "$TMP/keep-jsonl" "$JSONL.tally.json" jsonl
 check_reports "$TMP/keep-obs" "$OBS.tally.json" obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/keep-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
+if [[ $ECS_BYTES != 0 ]]; then check_reports "$TMP/keep-ecs" "$ECS_JSONL.tally.json" ecs; fi
 for c in "${CHECKS[@]}"; do echo "check $c"; done

@@ -284,17 +284,25 @@ if awk -v l="$LOAD" 'BEGIN { exit !(l > 0.5) }'; then
 fi
 CHECKS=()
 
-# The index of the last command `add` registered, to find its output after the group ran.
-last() { echo $((${#C_CMD[@]} - 1)); }
+# add_duckdb INPUT BYTES SOURCE FORMAT: registers DuckDB's query when DuckDB is there, and
+# keeps its index in DUCK (empty without DuckDB) to find its output after the group ran.
+add_duckdb() {
+    DUCK=""
+    [[ -n $DUCK_PY ]] || return 0
+    add "duckdb read_json (2 threads)" "$1" "$2" "$RUNS" "$DUCK_PY" "$TMP/duck.py" "$3" "$4"
+    DUCK=$((${#C_CMD[@]} - 1))
+}
+
+# check_duckdb NAME GROUP TALLY: DuckDB's 403 count in the group's last run, beside the
+# generator's.
+check_duckdb() {
+    [[ -n $DUCK ]] || return 0
+    CHECKS+=("duckdb on $1: $(grep '^projects=' "$TMP/last-out-$2-$DUCK" || echo '?'); tally code_403_records=$(tally_field "$3" code_403_records)")
+}
 
 J="jsonl $(numfmt --to=iec "$JSONL_SIZE")B"
 add_permtrail "$JSONL" "$J" jsonl "$JSONL_SIZE"
-DUCK_J=""
-if [[ -n $DUCK_PY ]]; then
-    add "duckdb read_json (2 threads)" "$J" "$JSONL_SIZE" "$RUNS" \
-        "$DUCK_PY" "$TMP/duck.py" "$JSONL" newline_delimited
-    DUCK_J=$(last)
-fi
+add_duckdb "$J" "$JSONL_SIZE" "$JSONL" newline_delimited
 add "wc -l" "$J" "$JSONL_SIZE" "$RUNS" wc -l "$JSONL"
 # A command's standard output goes to a file kept for the cross-checks: these two write
 # to /dev/null themselves, or the row would time writing 1 GiB to that file.
@@ -314,17 +322,12 @@ if [[ -n $JQ ]]; then
 fi
 run_group jsonl
 cp -r "$TMP/report-jsonl" "$TMP/keep-jsonl"
-if [[ -n $DUCK_J ]]; then
-    CHECKS+=("duckdb on $J: $(grep '^projects=' "$TMP/last-out-jsonl-$DUCK_J" || echo '?'); tally code_403_records=$(tally_field "$JSONL.tally.json" code_403_records)")
-fi
+check_duckdb "$J" jsonl "$JSONL.tally.json"
 
 if [[ $GZ == 1 ]]; then
     G="jsonl.gz $(numfmt --to=iec "$JSONL_SIZE")B (1 stream)"
     add_permtrail "$JSONL_GZ" "$G" gz "$JSONL_SIZE"
-    if [[ -n $DUCK_PY ]]; then
-        add "duckdb read_json (2 threads)" "$G" "$JSONL_SIZE" "$RUNS" \
-            "$DUCK_PY" "$TMP/duck.py" "$JSONL_GZ" newline_delimited
-    fi
+    add_duckdb "$G" "$JSONL_SIZE" "$JSONL_GZ" newline_delimited
     add "decode-only (zlib-rs stream, 1 thread)" "$G" "$JSONL_SIZE" "$RUNS" \
         "$GENERATE" --decode-only "$JSONL_GZ" --threads 1
     if command -v zcat >/dev/null; then
@@ -336,26 +339,20 @@ fi
 
 # obs_group DIR GROUP: permtrail, DuckDB and decode-only on the OBS tree DIR.
 obs_group() {
-    local dir=$1 group=$2 size files label duck=""
+    local dir=$1 group=$2 size files label
     size=$(tally_field "$dir.tally.json" bytes)
     files=$(tally_field "$dir.tally.json" files)
     label="$group $files x .json.gz, $(numfmt --to=iec "$size")B"
     add_permtrail "$dir" "$label" "$group" "$size"
-    if [[ -n $DUCK_PY ]]; then
-        # The glob leaves out the Digest/ files, which are not trace arrays.
-        add "duckdb read_json (2 threads)" "$label" "$size" "$RUNS" \
-            "$DUCK_PY" "$TMP/duck.py" "$dir/**/*_CloudTrace_*.json.gz" array
-        duck=$(last)
-    fi
+    # The glob leaves out the Digest/ files, which are not trace arrays.
+    add_duckdb "$label" "$size" "$dir/**/*_CloudTrace_*.json.gz" array
     add "decode-only (libdeflate, 1 thread)" "$label" "$size" "$RUNS" \
         "$GENERATE" --decode-only "$dir" --threads 1
     add "decode-only (libdeflate, 2 threads)" "$label" "$size" "$RUNS" \
         "$GENERATE" --decode-only "$dir" --threads 2
     run_group "$group"
     cp -r "$TMP/report-$group" "$TMP/keep-$group"
-    if [[ -n $duck ]]; then
-        CHECKS+=("duckdb on $group: $(grep '^projects=' "$TMP/last-out-$group-$duck" || echo '?'); tally code_403_records=$(tally_field "$dir.tally.json" code_403_records)")
-    fi
+    check_duckdb "$group" "$group" "$dir.tally.json"
 }
 obs_group "$OBS" obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then obs_group "$OBS_SMALL" obs-small; fi
@@ -366,17 +363,10 @@ if [[ $ECS_BYTES != 0 ]]; then
     ECS_SIZE=$(tally_field "$ECS_JSONL.tally.json" bytes)
     E="ecs-only jsonl $(numfmt --to=iec "$ECS_SIZE")B"
     add_permtrail "$ECS_JSONL" "$E" ecs "$ECS_SIZE"
-    DUCK_E=""
-    if [[ -n $DUCK_PY ]]; then
-        add "duckdb read_json (2 threads)" "$E" "$ECS_SIZE" "$RUNS" \
-            "$DUCK_PY" "$TMP/duck.py" "$ECS_JSONL" newline_delimited
-        DUCK_E=$(last)
-    fi
+    add_duckdb "$E" "$ECS_SIZE" "$ECS_JSONL" newline_delimited
     run_group ecs
     cp -r "$TMP/report-ecs" "$TMP/keep-ecs"
-    if [[ -n $DUCK_E ]]; then
-        CHECKS+=("duckdb on $E: $(grep '^projects=' "$TMP/last-out-ecs-$DUCK_E" || echo '?'); tally code_403_records=$(tally_field "$ECS_JSONL.tally.json" code_403_records)")
-    fi
+    check_duckdb "$E" ecs "$ECS_JSONL.tally.json"
 fi
 
 # --- table --------------------------------------------------------------------------

@@ -110,12 +110,12 @@ pub struct FrameStats {
 
 /// A reader that turns the first read error into the end of the stream, keeping the error
 /// for later: whatever was read before it is framed and counted, then the error reported.
-struct Deferred<R> {
-    inner: R,
+struct Deferred<'r> {
+    inner: &'r mut dyn Read,
     error: Option<std::io::Error>,
 }
 
-impl<R: Read> Read for Deferred<R> {
+impl Read for Deferred<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.error.is_some() {
             return Ok(0);
@@ -190,138 +190,33 @@ pub fn frame(
     chunks: &mut dyn FnMut(Chunk),
     events: &mut dyn FnMut(Event),
 ) -> Result<FrameStats, FrameError> {
-    let mut framer = Framer::new(reader, options, forced);
-    while let Some(chunk) = framer.next_chunk() {
-        framer.events.drain(..).for_each(&mut *events);
-        chunks(chunk);
-    }
-    framer.events.drain(..).for_each(&mut *events);
-    framer.finish()
-}
-
-/// A stream cut into chunks on demand: each `next_chunk` reads only as far as the next
-/// chunk needs, so the thread that pulls a chunk is the one whose cache holds its bytes.
-/// Chunks come in stream order; events found on the way wait in `events` until taken.
-pub struct Framer<R> {
-    reader: Deferred<R>,
-    options: FrameOptions,
-    state: State,
-    /// Chunks framed but not yet pulled (a buffer with over-long lines cut out of it
-    /// gives several).
-    ready: std::collections::VecDeque<Chunk>,
-    events: Vec<Event>,
-    stats: FrameStats,
-    /// How framing ended, once it has.
-    end: Option<Result<FrameStats, FrameError>>,
-}
-
-/// Where a framer is in its stream.
-enum State {
-    Start(Option<Framing>),
-    Lines(LinesState),
-    Arrays(Box<ArraysState>),
-    Done,
-}
-
-impl<R: Read> Framer<R> {
-    /// A framer of `reader`; `forced` overrides sniffing. Nothing is read yet.
-    pub fn new(reader: R, options: FrameOptions, forced: Option<Framing>) -> Framer<R> {
-        Framer {
-            reader: Deferred {
-                inner: reader,
-                error: None,
+    let mut deferred = Deferred {
+        inner: reader,
+        error: None,
+    };
+    let result = frame_stream(&mut deferred, options, forced, chunks, events);
+    match (deferred.error, result) {
+        (None, result) => result,
+        (Some(e), result) => Err(FrameError {
+            line: match result {
+                Ok(stats) => stats.lines,
+                Err(error) => error.line,
             },
-            options,
-            state: State::Start(forced),
-            ready: Default::default(),
-            events: Vec::new(),
-            stats: FrameStats::default(),
-            end: None,
-        }
-    }
-
-    /// The next chunk, or `None` at the end of the stream (or at the error that ended it:
-    /// see `finish`).
-    pub fn next_chunk(&mut self) -> Option<Chunk> {
-        loop {
-            if let Some(chunk) = self.ready.pop_front() {
-                return Some(chunk);
-            }
-            if self.end.is_some() {
-                return None;
-            }
-            if let Err(e) = self.step() {
-                self.state = State::Done;
-                self.end = Some(Err(e));
-            }
-        }
-    }
-
-    /// The records skipped since the last call, in stream order.
-    pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
-    }
-
-    /// How the stream ended, once `next_chunk` has returned `None`: its totals, or the
-    /// error that ended it early (chunks before it have been delivered).
-    pub fn finish(self) -> Result<FrameStats, FrameError> {
-        let result = self.end.unwrap_or(Ok(self.stats));
-        match (self.reader.error, result) {
-            (None, result) => result,
-            (Some(e), result) => Err(FrameError {
-                line: match result {
-                    Ok(stats) => stats.lines,
-                    Err(error) => error.line,
-                },
-                reason: "read_error",
-                detail: e.to_string(),
-            }),
-        }
-    }
-
-    /// Reads and frames one buffer's worth, adding what it finds to `ready` and `events`,
-    /// and sets `end` when the stream is done.
-    fn step(&mut self) -> Result<(), FrameError> {
-        let Framer {
-            reader,
-            options,
-            state,
-            ready,
-            events,
-            stats,
-            end,
-        } = self;
-        let mut chunks = |c: Chunk| ready.push_back(c);
-        let mut events = |e: Event| events.push(e);
-        let done = match state {
-            State::Start(forced) => {
-                *state = start(reader, *options, *forced, stats, &mut chunks)?;
-                matches!(state, State::Done)
-            }
-            State::Lines(lines) => lines.step(reader, *options, stats, &mut chunks, &mut events)?,
-            State::Arrays(arrays) => {
-                arrays.step(reader, *options, stats, &mut chunks, &mut events)?
-            }
-            State::Done => true,
-        };
-        if done {
-            *state = State::Done;
-            *end = Some(Ok(*stats));
-        }
-        Ok(())
+            reason: "read_error",
+            detail: e.to_string(),
+        }),
     }
 }
 
-/// Reads the head of a stream, sniffs its framing and returns the state to go on in; a
-/// document is framed whole here.
-fn start(
+fn frame_stream(
     reader: &mut dyn Read,
     options: FrameOptions,
     forced: Option<Framing>,
-    stats: &mut FrameStats,
     chunks: &mut dyn FnMut(Chunk),
-) -> Result<State, FrameError> {
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
     let mut buf = super::take_buffer();
+    let mut stats = FrameStats::default();
     // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
     // seen whole even with tiny chunks.
     buf.fill(reader, 64 * 1024).map_err(|e| read_error(1, e))?;
@@ -331,22 +226,8 @@ fn start(
         stats.bytes += 3;
     }
     match framing {
-        Framing::Lines => Ok(State::Lines(LinesState {
-            buf,
-            line: 1,
-            skipping: false,
-        })),
-        Framing::Array => Ok(State::Arrays(Box::new(ArraysState {
-            buf,
-            scan: ArrayScan {
-                line: 1,
-                max: options.max_record_bytes,
-                ..ArrayScan::default()
-            },
-            chunk_line: 1,
-            spans: Vec::new(),
-            reported_trailing: false,
-        }))),
+        Framing::Lines => lines(reader, buf, options, stats, chunks, events),
+        Framing::Array => arrays(reader, buf, options, stats, chunks, events),
         Framing::Document => {
             let limit = options.max_record_bytes;
             buf.fill(reader, limit.saturating_add(1))
@@ -371,12 +252,12 @@ fn start(
                 newlines: Vec::new(),
             });
             stats.lines = 1;
-            Ok(State::Done)
+            Ok(stats)
         }
     }
 }
 
-/// A read error at `line`. (`Framer` defers reader errors, so inside the framers this only
+/// A read error at `line`. (`frame` defers reader errors, so inside the framers this only
 /// covers errors of the buffer handling itself.)
 fn read_error(line: u64, e: std::io::Error) -> FrameError {
     FrameError {
@@ -386,40 +267,29 @@ fn read_error(line: u64, e: std::io::Error) -> FrameError {
     }
 }
 
-/// Framing of JSON lines between two steps.
-struct LinesState {
-    /// The bytes after the last cut: the start of a line not yet ended.
-    buf: Buffer,
-    /// The line `buf` starts on.
-    line: u64,
-    /// While skipping an over-long record, bytes are dropped until its newline.
-    skipping: bool,
-}
-
-impl LinesState {
-    /// Reads up to one chunk more and cuts it after its last newline; true at the end of
-    /// the stream (the buffer then goes back to the pool).
-    fn step(
-        &mut self,
-        reader: &mut dyn Read,
-        options: FrameOptions,
-        stats: &mut FrameStats,
-        chunks: &mut dyn FnMut(Chunk),
-        events: &mut dyn FnMut(Event),
-    ) -> Result<bool, FrameError> {
-        let buf = &mut self.buf;
+fn lines(
+    reader: &mut dyn Read,
+    mut buf: Buffer,
+    options: FrameOptions,
+    mut stats: FrameStats,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let mut line = 1u64;
+    // While skipping an over-long record, bytes are dropped until its newline.
+    let mut skipping = false;
+    loop {
         let before = buf.len();
         let want = before + options.chunk_size;
-        buf.fill(reader, want)
-            .map_err(|e| read_error(self.line, e))?;
+        buf.fill(reader, want).map_err(|e| read_error(line, e))?;
         let eof = buf.len() < want;
-        if self.skipping {
-            match memchr::memchr(b'\n', buf) {
+        if skipping {
+            match memchr::memchr(b'\n', &buf) {
                 Some(nl) => {
                     stats.bytes += (nl + 1) as u64;
                     buf.consume(nl + 1);
-                    self.line += 1;
-                    self.skipping = false;
+                    line += 1;
+                    skipping = false;
                 }
                 None => {
                     stats.bytes += buf.len() as u64;
@@ -427,37 +297,36 @@ impl LinesState {
                 }
             }
         }
-        if !self.skipping {
+        if !skipping {
             let cut = if eof {
                 Some(buf.len())
             } else {
-                memrchr(b'\n', buf).map(|nl| nl + 1)
+                memrchr(b'\n', &buf).map(|nl| nl + 1)
             };
             match cut {
                 Some(cut) if cut > 0 => {
-                    let data = super::split_buffer(buf, cut);
+                    let data = super::split_buffer(&mut buf, cut);
                     stats.bytes += data.len() as u64;
-                    self.line =
-                        emit_lines(data, self.line, options.max_record_bytes, chunks, events);
+                    line = emit_lines(data, line, options.max_record_bytes, chunks, events);
                 }
                 _ if buf.len() > options.max_record_bytes => {
                     events(Event::Skipped {
-                        line: self.line,
+                        line,
                         reason: "record_too_long",
                     });
                     stats.bytes += buf.len() as u64;
                     buf.clear();
-                    self.skipping = true;
+                    skipping = true;
                 }
                 _ => {}
             }
         }
         if eof {
             // Back to the pool, or the next file's reader allocates (and faults in) anew.
-            super::give_buffer(std::mem::take(buf));
-            stats.lines = self.line;
+            super::give_buffer(buf);
+            stats.lines = line;
+            return Ok(stats);
         }
-        Ok(eof)
     }
 }
 
@@ -728,45 +597,32 @@ impl ArrayScan {
     }
 }
 
-/// Framing of JSON arrays between two steps.
-struct ArraysState {
-    /// The bytes after the last cut: the start of an element not yet ended.
-    buf: Buffer,
-    scan: ArrayScan,
-    /// The line the next chunk starts on.
-    chunk_line: u64,
-    spans: Vec<Span>,
-    reported_trailing: bool,
-}
-
-impl ArraysState {
-    /// Scans what is buffered, cuts it after the last complete element, then reads up to
-    /// one chunk more; true at the end of the stream (the buffer then goes back to the
-    /// pool).
-    fn step(
-        &mut self,
-        reader: &mut dyn Read,
-        options: FrameOptions,
-        stats: &mut FrameStats,
-        chunks: &mut dyn FnMut(Chunk),
-        events: &mut dyn FnMut(Event),
-    ) -> Result<bool, FrameError> {
-        let ArraysState {
-            buf,
-            scan,
-            chunk_line,
-            spans,
-            reported_trailing,
-        } = self;
-        scan.scan(buf, spans);
+fn arrays(
+    reader: &mut dyn Read,
+    mut buf: Buffer,
+    options: FrameOptions,
+    mut stats: FrameStats,
+    chunks: &mut dyn FnMut(Chunk),
+    events: &mut dyn FnMut(Event),
+) -> Result<FrameStats, FrameError> {
+    let mut scan = ArrayScan {
+        line: 1,
+        max: options.max_record_bytes,
+        ..ArrayScan::default()
+    };
+    let mut chunk_line = 1u64;
+    let mut spans = Vec::new();
+    let mut reported_trailing = false;
+    loop {
+        scan.scan(&buf, &mut spans);
         for line in scan.too_long.drain(..) {
             events(Event::Skipped {
                 line,
                 reason: "record_too_long",
             });
         }
-        if scan.trailing && !*reported_trailing {
-            *reported_trailing = true;
+        if scan.trailing && !reported_trailing {
+            reported_trailing = true;
             events(Event::Skipped {
                 line: scan.line,
                 reason: "trailing_data",
@@ -778,12 +634,12 @@ impl ArraysState {
             None => scan.pos,
         };
         if !spans.is_empty() {
-            let data = super::split_buffer(buf, cut);
+            let data = super::split_buffer(&mut buf, cut);
             stats.bytes += data.len() as u64;
             chunks(Chunk {
                 data,
-                first_line: *chunk_line,
-                spans: Some(std::mem::take(spans)),
+                first_line: chunk_line,
+                spans: Some(std::mem::take(&mut spans)),
                 newlines: Vec::new(),
             });
         } else {
@@ -794,7 +650,7 @@ impl ArraysState {
         scan.slow_until = scan.slow_until.saturating_sub(cut);
         if let Some((start, line)) = scan.element.as_mut() {
             *start -= cut;
-            *chunk_line = *line;
+            chunk_line = *line;
             if buf.len() > options.max_record_bytes && !scan.discarding {
                 events(Event::Skipped {
                     line: *line,
@@ -811,7 +667,7 @@ impl ArraysState {
                 scan.pos = 0;
             }
         } else {
-            *chunk_line = scan.line;
+            chunk_line = scan.line;
         }
         let want = buf.len() + options.chunk_size;
         buf.fill(reader, want)
@@ -825,11 +681,10 @@ impl ArraysState {
                     detail: "the JSON array is not closed".into(),
                 });
             }
-            super::give_buffer(std::mem::take(buf));
+            super::give_buffer(buf);
             stats.lines = scan.line;
-            return Ok(true);
+            return Ok(stats);
         }
-        Ok(false)
     }
 }
 

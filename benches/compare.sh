@@ -321,7 +321,6 @@ if [[ -n $JQ ]]; then
         bash -c "'$JQ' -r 'select(.code==403 or .code==\"403\") | .project_id' '$SLICE' | sort | uniq -c | wc -l"
 fi
 run_group jsonl
-cp -r "$TMP/report-jsonl" "$TMP/keep-jsonl"
 check_duckdb "$J" jsonl "$JSONL.tally.json"
 
 if [[ $GZ == 1 ]]; then
@@ -351,7 +350,6 @@ obs_group() {
     add "decode-only (libdeflate, 2 threads)" "$label" "$size" "$RUNS" \
         "$GENERATE" --decode-only "$dir" --threads 2
     run_group "$group"
-    cp -r "$TMP/report-$group" "$TMP/keep-$group"
     check_duckdb "$group" "$group" "$dir.tally.json"
 }
 obs_group "$OBS" obs
@@ -365,7 +363,6 @@ if [[ $ECS_BYTES != 0 ]]; then
     add_permtrail "$ECS_JSONL" "$E" ecs "$ECS_SIZE"
     add_duckdb "$E" "$ECS_SIZE" "$ECS_JSONL" newline_delimited
     run_group ecs
-    cp -r "$TMP/report-ecs" "$TMP/keep-ecs"
     check_duckdb "$E" ecs "$ECS_JSONL.tally.json"
 fi
 
@@ -445,8 +442,8 @@ check_reports() {
             name, r, d, uniq, denied, (r == uniq && d == denied) ? "ok" : "MISMATCH"
     }' "$dir/projects.csv"
 }
-check_reports "$TMP/keep-jsonl" "$JSONL.tally.json" jsonl
-check_reports "$TMP/keep-obs" "$OBS.tally.json" obs
-if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/keep-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
-if [[ $ECS_BYTES != 0 ]]; then check_reports "$TMP/keep-ecs" "$ECS_JSONL.tally.json" ecs; fi
+check_reports "$TMP/report-jsonl" "$JSONL.tally.json" jsonl
+check_reports "$TMP/report-obs" "$OBS.tally.json" obs
+if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/report-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
+if [[ $ECS_BYTES != 0 ]]; then check_reports "$TMP/report-ecs" "$ECS_JSONL.tally.json" ecs; fi
 for c in "${CHECKS[@]}"; do echo "check $c"; done

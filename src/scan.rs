@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};
 use crate::count::{Loc, Tally};
 use crate::parse::access::{self, AccessFormat};
+use crate::parse::array::{self, Walked};
 use crate::parse::{self, BadRecord, FieldMap, Skimmed, time::Millis};
 use crate::read::frame::{self, Event, FrameOptions, Framing};
 use crate::read::{self, Chunk, Source};
@@ -305,6 +306,12 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
         }
     }
     read::give_buffer(chunk.data);
+    settle(shared, slot);
+}
+
+/// After a worker counted a piece of input: folds its tally into the shared one when its
+/// maps have grown past the limit, and spills its denied-call rows when there are enough.
+fn settle(shared: &Shared, mut slot: std::sync::MutexGuard<'_, Tally>) {
     // One worker has no copies to save: folding would only hold its maps twice.
     if shared.tallies.len() > 1 && slot.weight() > shared.config.fold_weight {
         // The rows stay: they are spilled per worker, below.
@@ -364,6 +371,30 @@ fn line_kind(format: Format, line: &[u8]) -> Result<LineKind, String> {
     }
 }
 
+/// Counts the records of a JSON array held whole in memory (`data`, a small gzip file
+/// inflated in one call) as they are skimmed, without framing it into chunks first. Up to
+/// where the walk stopped, this counts exactly what framing and `process_chunk` would:
+/// see `array::walk`.
+fn process_whole_array(shared: &Shared, file: u32, data: &[u8]) -> Walked {
+    #[cfg(debug_assertions)]
+    inject_panic();
+    let config = shared.config;
+    let mut slot = shared.tally();
+    let tally = &mut *slot;
+    let walked = array::walk(
+        data,
+        &config.fields,
+        &other_service,
+        config.frame.max_record_bytes,
+        &mut |line, _, skimmed| match skimmed {
+            Skimmed::Skipped => tally.other_services += 1,
+            Skimmed::Record(record) => process_record(shared, tally, record, Loc { file, line }),
+        },
+    );
+    settle(shared, slot);
+    walked
+}
+
 /// Reads one input, handing its chunks to the pool. Returns the file's error, if any.
 fn read_source<'s>(
     scope: &rayon::Scope<'s>,
@@ -390,6 +421,32 @@ fn read_source<'s>(
     if reader.is_gzip() {
         gzip.fetch_add(1, Ordering::Relaxed);
     }
+    let forced = match config.format {
+        Format::Jsonl | Format::Access(_) => Some(Framing::Lines),
+        _ => None,
+    };
+    // Records the walk below counted, which framing will find first and pass over.
+    let mut counted = 0;
+    if let Some(data) = reader.whole()
+        && config.skim
+        && forced.is_none()
+        && !INTERRUPTED.load(Ordering::Relaxed)
+    {
+        match process_whole_array(shared, file, data) {
+            Walked::Complete => {
+                // As framing counts them: without a byte-order mark.
+                let bom = if data.starts_with(b"\xEF\xBB\xBF") {
+                    3
+                } else {
+                    0
+                };
+                let bytes = data.len() - bom;
+                shared.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                return None;
+            }
+            Walked::Stopped { records } => counted = records,
+        }
+    }
     let mut reader = Interruptible(reader);
     // The first line decides how this file's lines are read; it is read ahead and put back.
     let mut head = Vec::new();
@@ -412,19 +469,22 @@ fn read_source<'s>(
     };
     let mut reader = std::io::Cursor::new(head).chain(rest);
     let limit = 2 * rayon::current_num_threads() + 2;
-    let forced = match config.format {
-        Format::Jsonl | Format::Access(_) => Some(Framing::Lines),
-        _ => None,
-    };
     let mut events = Vec::new();
     let result = frame::frame(
         &mut reader,
         config.frame,
         forced,
-        &mut |chunk| {
+        &mut |mut chunk| {
             shared
                 .bytes
                 .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+            if counted > 0
+                && let Some(spans) = &mut chunk.spans
+            {
+                let k = counted.min(spans.len());
+                spans.drain(..k);
+                counted -= k;
+            }
             if shared.in_flight.load(Ordering::Acquire) >= limit {
                 // Enough is queued: parse this chunk here rather than read further ahead.
                 // (Yielding to rayon instead could start reading yet another file on this

@@ -673,3 +673,98 @@ fn records_of_a_pretty_printed_page_keep_their_own_lines() {
         );
     }
 }
+
+/// A small `.json.gz` array is read as it is inflated, the skim finding where each element
+/// ends. Where that walk stops (an element the skim leaves to serde, one too long, text
+/// after the array, an array that does not end), framing takes over and passes over the
+/// records already counted: the reports are those of a full parse, whatever the stop.
+#[test]
+fn arrays_read_whole_count_each_record_once_wherever_the_walk_stops() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let trace = |id: &str| {
+        format!(
+            r#"{{"trace_id":"{id}","trace_name":"startServer","service_type":"ECS","project_id":"p1","user":{{"name":"u1"}},"request":{{"os-start":{{}}}},"code":403,"time":1795132800000}}"#
+        )
+    };
+    let other = r#"{"trace_id":"v","service_type":"VPC","code":200}"#;
+    let long = format!(
+        r#"{{"trace_id":"long","service_type":"VPC","pad":"{}"}}"#,
+        "x".repeat(5000)
+    );
+    let files = [
+        (
+            "complete",
+            format!("[{},\n{other},\n{}]\n", trace("a1"), trace("a2")),
+        ),
+        (
+            "escape",
+            format!(
+                "[{},\n{{\"trace_id\":\"\\u0065\",\"service_type\":\"ECS\",\"trace_name\":\"startServer\",\"project_id\":\"p1\",\"request\":{{\"os-start\":{{}}}},\"code\":403}},\n{}]",
+                trace("b1"),
+                trace("b2")
+            ),
+        ),
+        (
+            "long",
+            format!("[{},\n{long},\n{}]", trace("c1"), trace("c2")),
+        ),
+        (
+            "trailing",
+            format!("[{},\n{}]\n[{}] x", trace("d1"), trace("d2"), trace("d3")),
+        ),
+        (
+            "unclosed",
+            format!("[{},\n{other},\n{}", trace("e1"), trace("e2")),
+        ),
+        (
+            "bad",
+            format!("[{},\n{{\"trace_id\":tru}},\n{}]", trace("f1"), trace("f2")),
+        ),
+    ];
+    for (name, text) in &files {
+        fs::write(
+            dir.path().join(format!("{name}.json.gz")),
+            gzip(text.as_bytes()),
+        )
+        .expect("write");
+    }
+    let (walked, full) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    // Without de-duplication a record counted twice would show in every count.
+    let limit = ["--no-dedupe", "--max-record-bytes", "4K"];
+    let a = scan(
+        dir.path(),
+        walked.path(),
+        &[&limit[..], &["-j2", "."]].concat(),
+    );
+    let b = scan(
+        dir.path(),
+        full.path(),
+        &[&limit[..], &["--full-parse", "."]].concat(),
+    );
+    assert_eq!(a.status.code(), b.status.code());
+    assert_eq!(reports(walked.path()), reports(full.path()));
+    // Each denied trace once, on its own line, before and after each stop.
+    let rows = fs::read_to_string(walked.path().join("denied_calls.csv")).expect("report");
+    for (file, id, line) in [
+        ("complete", "a1", 1),
+        ("complete", "a2", 3),
+        ("escape", "b1", 1),
+        ("escape", "e", 2),
+        ("escape", "b2", 3),
+        ("long", "c1", 1),
+        ("long", "c2", 3),
+        ("trailing", "d2", 2),
+        ("bad", "f2", 3),
+    ] {
+        let cell = format!("./{file}.json.gz:{line},");
+        let found = rows.lines().filter(|r| r.contains(&cell)).count();
+        assert_eq!(found, 1, "{file} {id} line {line}:\n{rows}");
+    }
+    let errors = fs::read_to_string(walked.path().join("errors.csv")).expect("report");
+    for expected in ["./long.json.gz,2,record_too_long", "./bad.json.gz,2,"] {
+        assert!(errors.contains(expected), "{expected}:\n{errors}");
+    }
+}

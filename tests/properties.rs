@@ -1,7 +1,9 @@
 //! Property tests for the parsers: no input makes them panic, framing a stream in chunks
-//! of any size finds exactly the records one pass over the whole stream finds, and the
-//! skim of other services' records never disagrees with the full parse.
+//! of any size finds exactly the records one pass over the whole stream finds, the skim
+//! of other services' records never disagrees with the full parse, and reading an array
+//! held whole finds the records framing finds.
 
+use permtrail::parse::array::{self, Walked};
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, time};
 use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 use proptest::prelude::*;
@@ -141,6 +143,70 @@ proptest! {
                 Skimmed::Skipped => prop_assert_eq!(records[0].service.as_deref(), Some("VPC")),
             }
         }
+    }
+}
+
+/// What `array::walk` reads of `data` against what framing it as an array finds: the
+/// walk's records are the framer's first ones, all of them (and nothing skipped or
+/// failed) when the walk completes.
+fn walk_agrees_with_framing(data: &[u8]) -> Result<(), TestCaseError> {
+    let fields = FieldMap::default();
+    let mut seen = Vec::new();
+    let walked = array::walk(
+        data,
+        &fields,
+        &|s| s == "VPC",
+        256,
+        &mut |line, bytes, _| seen.push((line, bytes.to_vec())),
+    );
+    let Framed {
+        records,
+        events,
+        error,
+    } = run(data, 1 << 20, Some(Framing::Array));
+    let text = String::from_utf8_lossy(data);
+    prop_assert!(records.len() >= seen.len(), "{}", text);
+    prop_assert_eq!(&records[..seen.len()], &seen[..], "{}", text);
+    match walked {
+        Walked::Complete => {
+            prop_assert_eq!(&records, &seen, "{}", text);
+            prop_assert!(events.is_empty() && error.is_none(), "{}", text);
+        }
+        Walked::Stopped { records } => prop_assert_eq!(records, seen.len(), "{}", text),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn walking_an_array_finds_what_framing_finds(
+        elements in proptest::collection::vec(record(), 0..8),
+        seps in proptest::collection::vec(
+            proptest::sample::select(vec![",", " , ", ",\n  ", "\r\n,\t", " ", ""]), 8),
+        close in proptest::sample::select(vec!["]", "]\n", " ] x", "][]", "", ",]"]),
+        cut in proptest::option::of(any::<proptest::sample::Index>()),
+    ) {
+        let mut data = b"\n[".to_vec();
+        for (k, element) in elements.iter().enumerate() {
+            if k > 0 {
+                data.extend_from_slice(seps[k].as_bytes());
+            }
+            data.extend_from_slice(element);
+        }
+        data.extend_from_slice(close.as_bytes());
+        if let Some(at) = cut {
+            data.truncate(at.index(data.len() + 1));
+        }
+        walk_agrees_with_framing(&data)?;
+    }
+
+    #[test]
+    fn walking_jsonish_text_finds_what_framing_finds(data in jsonish()) {
+        let mut text = b"[".to_vec();
+        text.extend_from_slice(&data);
+        walk_agrees_with_framing(&text)?;
     }
 }
 

@@ -1,9 +1,11 @@
 //! Whatever the bytes, a record the skim reads is the record the full parse reads, and a
-//! record it skips for its service is one the full parse reads with that service.
+//! record it skips for its service is one the full parse reads with that service. Read as
+//! the first element of an array held whole, the same bytes give the same record, and
+//! where the skim says the element ends it reads exactly that element alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
+use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, skim_json_prefix};
 
 fuzz_target!(|data: &[u8]| {
     let fields = FieldMap::default();
@@ -16,5 +18,9 @@ fuzz_target!(|data: &[u8]| {
             Skimmed::Record(record) => assert_eq!(format!("{record:?}"), format!("{:?}", records[0])),
             Skimmed::Skipped => assert!(records[0].service.as_deref().is_some_and(skip)),
         }
+    }
+    if let Some((prefix, end)) = skim_json_prefix(data, &fields, &skip) {
+        let alone = skim_json(&data[..end], &fields, &skip).expect("the element alone");
+        assert_eq!(format!("{prefix:?}"), format!("{alone:?}"));
     }
 });

@@ -3,6 +3,7 @@
 //! `read`'s job; deciding what a record means is `classify`'s.
 
 pub mod access;
+pub mod array;
 pub mod json;
 pub mod skim;
 pub mod time;
@@ -558,6 +559,7 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
 // Returned once per record and matched at once: boxing the record would cost an
 // allocation per record to save a move.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Skimmed<'a> {
     /// The record, exactly as `parse_json` would read it.
     Record(Record<'a>),
@@ -576,20 +578,46 @@ pub fn skim_json<'a>(
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
+    skim_any::<false>(bytes, fields, skip).map(|(skimmed, _)| skimmed)
+}
+
+/// `skim_json` of the object that opens `bytes` and ends inside it (an element of an
+/// array held whole), with the index just past it: `Some((r, end))` only when
+/// `skim_json(&bytes[..end])` gives `r`.
+pub fn skim_json_prefix<'a>(
+    bytes: &'a [u8],
+    fields: &FieldMap,
+    skip: &dyn Fn(&str) -> bool,
+) -> Option<(Skimmed<'a>, usize)> {
+    skim_any::<true>(bytes, fields, skip)
+}
+
+#[inline(always)]
+fn skim_any<'a, const PREFIX: bool>(
+    bytes: &'a [u8],
+    fields: &FieldMap,
+    skip: &dyn Fn(&str) -> bool,
+) -> Option<(Skimmed<'a>, usize)> {
     let mut captured = Captured::new();
-    skim::members(bytes, |key, value| {
+    let mut feed = |key: skim::Key<'a>, value: &'a str| {
         if let Some(feed) = fields.lookup_key(key) {
             captured.feed(feed, key.text, value);
         }
-    })?;
+    };
+    let end = if PREFIX {
+        skim::members_prefix(bytes, &mut feed)?
+    } else {
+        skim::members(bytes, &mut feed)?;
+        bytes.len()
+    };
     if captured.envelope().is_some() {
         return None;
     }
     let service = captured.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
     if service.is_some_and(|s| skip(&s)) {
-        return Some(Skimmed::Skipped);
+        return Some((Skimmed::Skipped, end));
     }
-    Some(Skimmed::Record(record_from(&captured.best)))
+    Some((Skimmed::Record(record_from(&captured.best)), end))
 }
 
 /// The value at `path` (keys of nested objects) inside the JSON value `raw`.

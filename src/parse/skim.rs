@@ -41,27 +41,51 @@ pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Opt
     // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
     // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
     // one. Bytes outside strings must be ASCII grammar anyway.
-    walk(bytes, false, member)
+    walk(bytes, Utf8::Unchecked, false, member).map(drop)
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
 pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
-    walk(text.as_bytes(), true, member)
+    walk(text.as_bytes(), Utf8::Checked, false, member).map(drop)
 }
 
-/// The walk behind `members`, `checked` when `bytes` is known to be UTF-8. Invariant:
-/// every member it hands over is valid UTF-8. Either the whole of `bytes` has been
-/// checked by then, or every string so far was ASCII (`Skim::string`), and every byte
-/// outside strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
+/// `members` of the object that opens `bytes` and ends somewhere inside it (an element of
+/// an array held whole): the index just past its closing brace. Whatever follows is not
+/// looked at, so a string that is not ASCII has its own UTF-8 checked, not the rest of
+/// the buffer. The same invariant: `Some(end)` only when `bytes[..end]` is one valid
+/// object, and then `members(&bytes[..end])` hands over the same members.
+pub fn members_prefix<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<usize> {
+    walk(bytes, Utf8::PerString, true, member)
+}
+
+/// What the walk knows of its buffer's UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Utf8 {
+    /// All of it is UTF-8.
+    Checked,
+    /// Not checked yet; the buffer is one record, checked whole at its first string that is
+    /// not ASCII.
+    Unchecked,
+    /// Not checked, and the buffer runs past the record: each string that is not ASCII is
+    /// checked alone.
+    PerString,
+}
+
+/// The walk behind `members` and `members_prefix`: the index just past the object, which
+/// must end `bytes` (but for white space) unless `prefix`. Invariant: every member it hands
+/// over is valid UTF-8. Either the whole of `bytes` has been checked by then, or every
+/// string so far was ASCII or checked alone (`Skim::string`), and every byte outside
+/// strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
 fn walk<'a>(
     bytes: &'a [u8],
-    checked: bool,
+    utf8: Utf8,
+    prefix: bool,
     mut member: impl FnMut(Key<'a>, &'a str),
-) -> Option<()> {
+) -> Option<usize> {
     let mut s = Skim {
         b: bytes,
         i: 0,
-        checked,
+        utf8,
     };
     s.ws();
     if s.next()? != b'{' {
@@ -98,15 +122,19 @@ fn walk<'a>(
         member(key, value);
         Some(())
     })?;
+    if prefix {
+        return Some(s.i);
+    }
     s.ws();
-    (s.i == bytes.len()).then_some(())
+    (s.i == bytes.len()).then_some(s.i)
 }
 
 struct Skim<'a> {
     b: &'a [u8],
     i: usize,
-    /// `b` is known to be UTF-8; until then, every string read was ASCII.
-    checked: bool,
+    /// What is known of `b`'s UTF-8; until it is `Checked`, every string read was ASCII
+    /// or (`PerString`) checked alone.
+    utf8: Utf8,
 }
 
 impl Skim<'_> {
@@ -130,19 +158,27 @@ impl Skim<'_> {
     #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let start = self.i;
-        let (end, escaped) = if self.checked {
+        let (end, escaped) = if self.utf8 == Utf8::Checked {
             string_end::<true>(self.b, start)?
         } else {
             match string_end::<false>(self.b, start) {
                 Some(found) => found,
-                None => {
-                    // Not ASCII, or not valid at all: check the whole buffer's UTF-8 once
-                    // (a pass of simdutf8, 32-64 bytes a step), then read the string again
-                    // with such bytes as content. The separate pass over every record
-                    // used to be 2-3% of a scan.
+                // Not ASCII, or not valid at all: read the string again with such bytes
+                // as content, and check their UTF-8.
+                None if self.utf8 == Utf8::Unchecked => {
+                    // The whole buffer once (a pass of simdutf8, 32-64 bytes a step): the
+                    // separate pass over every record used to be 2-3% of a scan.
                     simdutf8::basic::from_utf8(self.b).ok()?;
-                    self.checked = true;
+                    self.utf8 = Utf8::Checked;
                     string_end::<true>(self.b, start)?
+                }
+                None => {
+                    // The buffer runs on past the record: this string alone. A quote or
+                    // backslash is never part of a multi-byte character, so the end found
+                    // holds whatever the bytes are.
+                    let found = string_end::<true>(self.b, start)?;
+                    simdutf8::basic::from_utf8(&self.b[start..found.0]).ok()?;
+                    found
                 }
             }
         };

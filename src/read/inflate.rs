@@ -137,6 +137,13 @@ pub struct Inflated {
     pos: usize,
 }
 
+impl Inflated {
+    /// All the decoded bytes, while none have been read as a stream yet.
+    pub fn whole(&self) -> Option<&[u8]> {
+        (self.pos == 0).then_some(&self.data[..])
+    }
+}
+
 impl Read for Inflated {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf.len().min(self.data.len() - self.pos);

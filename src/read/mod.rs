@@ -204,10 +204,19 @@ impl Read for Decoder {
     }
 }
 
-/// Whether the stream was compressed, for the summary.
 impl Decoder {
+    /// Whether the stream was compressed, for the summary.
     pub fn is_gzip(&self) -> bool {
         matches!(self, Decoder::Gzip(_) | Decoder::Inflated(_))
+    }
+
+    /// The whole decoded content, when it is held in memory (a small gzip file inflated in
+    /// one call) and none of it has been read yet.
+    pub fn whole(&self) -> Option<&[u8]> {
+        match self {
+            Decoder::Inflated(inflated) => inflated.whole(),
+            _ => None,
+        }
     }
 }
 

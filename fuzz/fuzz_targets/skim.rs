@@ -1,7 +1,8 @@
 //! Whatever the bytes, a record the skim reads is the record the full parse reads, and a
 //! record it skips for its service is one the full parse reads with that service. Read as
 //! the first element of an array held whole, the same bytes give the same record, and
-//! where the skim says the element ends it reads exactly that element alone.
+//! where the skim says the element ends it reads exactly that element alone, whose line
+//! feeds it counted.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,8 +20,11 @@ fuzz_target!(|data: &[u8]| {
             Skimmed::Skipped => assert!(records[0].service.as_deref().is_some_and(skip)),
         }
     }
-    if let Some((prefix, end)) = skim_json_prefix(data, &fields, &skip) {
-        let alone = skim_json(&data[..end], &fields, &skip).expect("the element alone");
+    if let Some((prefix, extent)) = skim_json_prefix(data, &fields, &skip) {
+        let element = &data[..extent.end];
+        let alone = skim_json(element, &fields, &skip).expect("the element alone");
         assert_eq!(format!("{prefix:?}"), format!("{alone:?}"));
+        let newlines = element.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(extent.newlines, newlines as u64);
     }
 });

@@ -6,7 +6,6 @@
 //! the walk has read already.
 
 use super::{FieldMap, Skimmed, skim_json_prefix};
-use memchr::memchr_iter;
 
 /// How far `walk` got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,22 +35,24 @@ pub fn walk<'a>(
     } else {
         0
     };
-    // JSON's white space only: the framer decides what anything else means.
-    let ws = |mut i: usize| {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = data.get(i) {
+    // JSON's white space only (the framer decides what anything else means), counting
+    // line feeds: (where it ends, the line there).
+    let ws = |mut i: usize, mut line: u64| {
+        while let Some(&c @ (b' ' | b'\t' | b'\n' | b'\r')) = data.get(i) {
+            line += u64::from(c == b'\n');
             i += 1;
         }
-        i
+        (i, line)
     };
-    i = ws(i);
+    let mut line;
+    (i, line) = ws(i, 1);
     if data.get(i) != Some(&b'[') {
         return Walked::Stopped { records: 0 };
     }
     i += 1;
-    let (mut line, mut counted) = (1u64, 0usize);
     let mut records = 0;
     loop {
-        i = ws(i);
+        (i, line) = ws(i, line);
         match data.get(i) {
             Some(b'{') => {}
             Some(b']') if records == 0 => {
@@ -60,18 +61,16 @@ pub fn walk<'a>(
             }
             _ => return Walked::Stopped { records },
         }
-        // Lines are counted between element starts, so each byte is looked at once.
-        line += memchr_iter(b'\n', &data[counted..i]).count() as u64;
-        counted = i;
-        let Some((skimmed, len)) = skim_json_prefix(&data[i..], fields, skip) else {
+        let Some((skimmed, extent)) = skim_json_prefix(&data[i..], fields, skip) else {
             return Walked::Stopped { records };
         };
-        if len >= max_record_bytes {
+        if extent.end >= max_record_bytes {
             return Walked::Stopped { records };
         }
-        each(line, &data[i..i + len], skimmed);
+        each(line, &data[i..i + extent.end], skimmed);
         records += 1;
-        i = ws(i + len);
+        // The skim counted the element's line feeds: the bytes are looked at once.
+        (i, line) = ws(i + extent.end, line + extent.newlines);
         match data.get(i) {
             Some(b',') => i += 1,
             Some(b']') => {
@@ -81,7 +80,7 @@ pub fn walk<'a>(
             _ => return Walked::Stopped { records },
         }
     }
-    if ws(i) == data.len() {
+    if ws(i, line).0 == data.len() {
         Walked::Complete
     } else {
         Walked::Stopped { records }

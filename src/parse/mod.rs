@@ -582,42 +582,47 @@ pub fn skim_json<'a>(
 }
 
 /// `skim_json` of the object that opens `bytes` and ends inside it (an element of an
-/// array held whole), with the index just past it: `Some((r, end))` only when
-/// `skim_json(&bytes[..end])` gives `r`.
+/// array held whole), with where it ends: `Some((r, extent))` only when
+/// `skim_json(&bytes[..extent.end])` gives `r`.
 pub fn skim_json_prefix<'a>(
     bytes: &'a [u8],
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
-) -> Option<(Skimmed<'a>, usize)> {
+) -> Option<(Skimmed<'a>, skim::Extent)> {
     skim_any::<true>(bytes, fields, skip)
 }
 
+/// What `skim_json` and (with `PREFIX`) `skim_json_prefix` share. Without `PREFIX` the
+/// object is all of `bytes`, and the extent's line feeds are not counted (zero).
 #[inline(always)]
 fn skim_any<'a, const PREFIX: bool>(
     bytes: &'a [u8],
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
-) -> Option<(Skimmed<'a>, usize)> {
+) -> Option<(Skimmed<'a>, skim::Extent)> {
     let mut captured = Captured::new();
     let mut feed = |key: skim::Key<'a>, value: &'a str| {
         if let Some(feed) = fields.lookup_key(key) {
             captured.feed(feed, key.text, value);
         }
     };
-    let end = if PREFIX {
+    let extent = if PREFIX {
         skim::members_prefix(bytes, &mut feed)?
     } else {
         skim::members(bytes, &mut feed)?;
-        bytes.len()
+        skim::Extent {
+            end: bytes.len(),
+            newlines: 0,
+        }
     };
     if captured.envelope().is_some() {
         return None;
     }
     let service = captured.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
     if service.is_some_and(|s| skip(&s)) {
-        return Some((Skimmed::Skipped, end));
+        return Some((Skimmed::Skipped, extent));
     }
-    Some((Skimmed::Record(record_from(&captured.best)), end))
+    Some((Skimmed::Record(record_from(&captured.best)), extent))
 }
 
 /// The value at `path` (keys of nested objects) inside the JSON value `raw`.

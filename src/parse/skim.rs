@@ -41,21 +41,44 @@ pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Opt
     // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
     // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
     // one. Bytes outside strings must be ASCII grammar anyway.
-    walk(bytes, Utf8::Unchecked, false, member).map(drop)
+    walk(&mut Skim::new(bytes, Utf8::Unchecked), false, member)
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
 pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
-    walk(text.as_bytes(), Utf8::Checked, false, member).map(drop)
+    walk(
+        &mut Skim::new(text.as_bytes(), Utf8::Checked),
+        false,
+        member,
+    )
 }
 
 /// `members` of the object that opens `bytes` and ends somewhere inside it (an element of
-/// an array held whole): the index just past its closing brace. Whatever follows is not
-/// looked at, so a string that is not ASCII has its own UTF-8 checked, not the rest of
-/// the buffer. The same invariant: `Some(end)` only when `bytes[..end]` is one valid
-/// object, and then `members(&bytes[..end])` hands over the same members.
-pub fn members_prefix<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<usize> {
-    walk(bytes, Utf8::PerString, true, member)
+/// an array held whole): where it ends. Whatever follows is not looked at, so a string
+/// that is not ASCII has its own UTF-8 checked, not the rest of the buffer. The same
+/// invariant: `Some(extent)` only when `bytes[..extent.end]` is one valid object, and then
+/// `members(&bytes[..extent.end])` hands over the same members.
+pub fn members_prefix<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<Extent> {
+    let mut s = Skim {
+        b: bytes,
+        i: 0,
+        utf8: Utf8::PerString,
+        newlines: 0,
+    };
+    walk(&mut s, true, member)?;
+    Some(Extent {
+        end: s.i,
+        newlines: s.newlines,
+    })
+}
+
+/// Where an object read by `members_prefix` ends, and how many line feeds it holds (all
+/// in the white space between its tokens: a string cannot hold one unescaped), so that
+/// the caller need not count them in a pass of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub end: usize,
+    pub newlines: u64,
 }
 
 /// What the walk knows of its buffer's UTF-8.
@@ -71,22 +94,17 @@ enum Utf8 {
     PerString,
 }
 
-/// The walk behind `members` and `members_prefix`: the index just past the object, which
-/// must end `bytes` (but for white space) unless `prefix`. Invariant: every member it hands
-/// over is valid UTF-8. Either the whole of `bytes` has been checked by then, or every
-/// string so far was ASCII or checked alone (`Skim::string`), and every byte outside
+/// The walk behind `members` and `members_prefix`, from `s.i` to just past the object,
+/// which must end `s.b` (but for white space) unless `prefix`. Invariant: every member it
+/// hands over is valid UTF-8. Either the whole of the buffer has been checked by then, or
+/// every string so far was ASCII or checked alone (`Skim::string`), and every byte outside
 /// strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
 fn walk<'a>(
-    bytes: &'a [u8],
-    utf8: Utf8,
+    s: &mut Skim<'a>,
     prefix: bool,
     mut member: impl FnMut(Key<'a>, &'a str),
-) -> Option<usize> {
-    let mut s = Skim {
-        b: bytes,
-        i: 0,
-        utf8,
-    };
+) -> Option<()> {
+    let bytes = s.b;
     s.ws();
     if s.next()? != b'{' {
         return None;
@@ -123,10 +141,10 @@ fn walk<'a>(
         Some(())
     })?;
     if prefix {
-        return Some(s.i);
+        return Some(());
     }
     s.ws();
-    (s.i == bytes.len()).then_some(s.i)
+    (s.i == bytes.len()).then_some(())
 }
 
 struct Skim<'a> {
@@ -135,9 +153,20 @@ struct Skim<'a> {
     /// What is known of `b`'s UTF-8; until it is `Checked`, every string read was ASCII
     /// or (`PerString`) checked alone.
     utf8: Utf8,
+    /// Line feeds passed so far.
+    newlines: u64,
 }
 
-impl Skim<'_> {
+impl<'a> Skim<'a> {
+    fn new(b: &'a [u8], utf8: Utf8) -> Skim<'a> {
+        Skim {
+            b,
+            i: 0,
+            utf8,
+            newlines: 0,
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -149,7 +178,8 @@ impl Skim<'_> {
     }
 
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+        while let Some(c @ (b' ' | b'\t' | b'\n' | b'\r')) = self.peek() {
+            self.newlines += u64::from(c == b'\n');
             self.i += 1;
         }
     }
@@ -391,6 +421,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_prefix_ends_after_its_object_with_its_line_feeds_counted() {
+        for (text, end) in [
+            ("{\"a\":1}, {\"b\":2}", 7),
+            ("{\n \"a\" :\n [1,\n\r 2],\n\"b\":{\"c\":\"d\"}\n}\n]", 35),
+            ("{}]", 2),
+            ("{\"s\":\"caf\u{e9}\"}\u{e9}", 13),
+        ] {
+            let bytes = text.as_bytes();
+            let mut seen = Vec::new();
+            let extent = members_prefix(bytes, |k, v| seen.push((k.text, v))).expect(text);
+            assert_eq!(extent.end, end, "{text}");
+            let newlines = bytes[..end].iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(extent.newlines, newlines as u64, "{text}");
+            assert_eq!(
+                Some(seen.len()),
+                all(&text[..end]).map(|m| m.len()),
+                "{text}"
+            );
+        }
+        // What follows the object is never looked at, not even its UTF-8.
+        assert_eq!(
+            members_prefix(b"{\"a\":\"\xc3\xa9\"}\xff\xff", |_, _| ()).map(|e| e.end),
+            Some(10)
+        );
+        assert!(members_prefix(b"{\"a\":\"\xff\"}", |_, _| ()).is_none());
+        assert!(members_prefix(b"{\"a\":1", |_, _| ()).is_none());
+        assert!(members_prefix(b" {}", |_, _| ()).is_some());
     }
 
     #[test]

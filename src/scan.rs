@@ -591,16 +591,23 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         pool.install(|| {
             rayon::scope(|scope| {
                 let sources = &sources;
-                (0..files).into_par_iter().for_each(|index| {
-                    let source = sources.source(index);
-                    if let Some(e) = read_source(scope, &shared, index as u32, &source, &gzip) {
-                        errors
-                            .lock()
-                            .expect("no panics while holding the lock")
-                            .push(e);
-                    }
-                    files_done.fetch_add(1, Ordering::Relaxed);
-                });
+                // Every file a task another thread can take. Left to itself, rayon runs a
+                // range of files on one thread without offering the rest, and a thread
+                // done early waits at the end: a file read whole in one pass offers no
+                // chunks to take instead (11% of a two-thread scan of an OBS tree).
+                (0..files)
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .for_each(|index| {
+                        let source = sources.source(index);
+                        if let Some(e) = read_source(scope, &shared, index as u32, &source, &gzip) {
+                            errors
+                                .lock()
+                                .expect("no panics while holding the lock")
+                                .push(e);
+                        }
+                        files_done.fetch_add(1, Ordering::Relaxed);
+                    });
             });
         });
     });

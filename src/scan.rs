@@ -1,9 +1,10 @@
 //! The scan pipeline's glue: reads every input (files in parallel, each file's chunks in
-//! parallel), parses, classifies and counts records, then writes the reports. Each file's
-//! first line decides whether its lines are JSON or an access-log format; the run's
-//! evidence then explains denials without a message (`Tally::infer`) before writing.
-//! Memory is bounded by the number of chunks in flight (`2 × threads + 2`) plus the
-//! distinct keys counted.
+//! parallel), parses, classifies and counts records, then writes the reports. A small
+//! gzip file inflated whole is read in one pass where it can be (`parse::array`), without
+//! chunks. Each file's first line decides whether its lines are JSON or an access-log
+//! format; the run's evidence then explains denials without a message (`Tally::infer`)
+//! before writing. Memory is bounded by the number of chunks in flight (`2 × threads + 2`)
+//! and one inflated file per thread, plus the distinct keys counted.
 
 use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};

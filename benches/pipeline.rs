@@ -1,17 +1,19 @@
 //! Throughput of the hot parts, in bytes per second, on the generator's own output (the
 //! mix of services, record shapes and denials that `compare.sh` scans end to end):
 //! framing (record boundaries of lines, and of the same records as one JSON array, as in
-//! CTS's OBS files), the skim's validating walk alone, reading records with the skim as
-//! the scan does (other services' traces validated and skipped, ECS traces read),
-//! serde_json validating the same records while building nothing (a reference), reading
-//! them with serde (the fallback), classification, and counting classified calls into a
-//! tally; and parsing each access-log format.
+//! CTS's OBS files), reading that array in one pass as an OBS file inflated whole is read
+//! (each element skimmed where it lies), the skim's validating walk alone, reading
+//! records with the skim as the scan does (other services' traces validated and skipped,
+//! ECS traces read), serde_json validating the same records while building nothing (a
+//! reference), reading them with serde (the fallback), classification, and counting
+//! classified calls into a tally; and parsing each access-log format.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
 use permtrail::classify::classify;
 use permtrail::count::{Loc, Tally};
 use permtrail::parse::access::{AccessFormat, parse as parse_access};
+use permtrail::parse::array::{self, Walked};
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
 use permtrail::read::frame::{FrameOptions, Framing, frame};
 use permtrail::scan::other_service;
@@ -75,6 +77,21 @@ fn jsonl(c: &mut Criterion) {
     array.extend_from_slice(b"]\n");
     group.bench_function("frame_array", |b| {
         b.iter(|| black_box(frame_all(&array, Framing::Array)))
+    });
+    // The same array read as a small OBS file inflated whole is: each element skimmed
+    // where it lies, the skim finding its end (framing and reading in one pass).
+    group.bench_function("walk_array", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            let walked = array::walk(&array, &fields, &other_service, 64 << 20, &mut |_, _, r| {
+                n += match r {
+                    Skimmed::Record(r) => 2 + usize::from(r.status.is_some()),
+                    Skimmed::Skipped => 1,
+                }
+            });
+            assert_eq!(walked, Walked::Complete);
+            black_box(n)
+        })
     });
     // Records are cut once, here: the stages below are timed without the cutting (that
     // is `frame`'s figure).

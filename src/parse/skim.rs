@@ -7,7 +7,9 @@
 //! JSON object, with exactly the members (keys decoded, values as their JSON text) that
 //! serde would see. It is conservative: anything it is unsure of (any `\u` escape, an
 //! escaped key, deep nesting) yields `None`, and the caller parses the record with serde.
-//! Differential property tests and a fuzz target hold it to this.
+//! Differential property tests and a fuzz target hold it to this. `members_prefix` reads
+//! such an object at the start of a longer buffer (an element of an array held whole) and
+//! says where it ends.
 
 use crate::bytes::{head16, string_end};
 
@@ -59,12 +61,7 @@ pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) 
 /// invariant: `Some(extent)` only when `bytes[..extent.end]` is one valid object, and then
 /// `members(&bytes[..extent.end])` hands over the same members.
 pub fn members_prefix<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<Extent> {
-    let mut s = Skim {
-        b: bytes,
-        i: 0,
-        utf8: Utf8::PerString,
-        newlines: 0,
-    };
+    let mut s = Skim::new(bytes, Utf8::PerString);
     walk(&mut s, true, member)?;
     Some(Extent {
         end: s.i,

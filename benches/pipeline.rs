@@ -35,6 +35,7 @@ fn frame_all(input: &[u8], framing: Framing) -> usize {
     let options = FrameOptions {
         chunk_size: 4 << 20,
         max_record_bytes: 64 << 20,
+        line_ends: true,
     };
     frame(
         &mut &input[..],

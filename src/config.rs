@@ -81,6 +81,8 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         frame: FrameOptions {
             chunk_size: args.chunk_size,
             max_record_bytes: args.max_record_bytes.max(1),
+            // The scan decides per file (`scan::read_source`).
+            line_ends: true,
         },
     })
 }

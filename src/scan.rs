@@ -295,6 +295,31 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     let tally = &mut *slot;
     // Lines may be access-log records; array elements and documents are always JSON.
     let lines = chunk.spans.is_none();
+    if lines && kind == LineKind::Json && shared.config.skim {
+        // JSON lines in one pass: the skim finds where each line's object ends.
+        let config = shared.config;
+        parse::lines::walk(
+            &chunk.data,
+            chunk.first_line,
+            &config.fields,
+            &other_service,
+            &mut |line, bytes, skimmed| {
+                let loc = Loc { file, line };
+                match skimmed {
+                    Some(Skimmed::Skipped) => tally.other_services += 1,
+                    Some(Skimmed::Record(record)) => process_record(shared, tally, record, loc),
+                    None => {
+                        if let Err(bad) = process_line(shared, tally, kind, bytes, loc) {
+                            tally.error(loc, bad.as_str());
+                        }
+                    }
+                }
+            },
+        );
+        read::give_buffer(chunk.data);
+        settle(shared, slot);
+        return;
+    }
     for (line, bytes) in chunk.records() {
         let loc = Loc { file, line };
         let result = if lines {
@@ -470,10 +495,15 @@ fn read_source<'s>(
     };
     let mut reader = std::io::Cursor::new(head).chain(rest);
     let limit = 2 * rayon::current_num_threads() + 2;
+    let options = FrameOptions {
+        // JSON lines read in one pass find each line's end as they are skimmed.
+        line_ends: !(kind == LineKind::Json && config.skim),
+        ..config.frame
+    };
     let mut events = Vec::new();
     let result = frame::frame(
         &mut reader,
-        config.frame,
+        options,
         forced,
         &mut |mut chunk| {
             shared

@@ -1,17 +1,20 @@
 //! Property tests for the parsers: no input makes them panic, framing a stream in chunks
 //! of any size finds exactly the records one pass over the whole stream finds, the skim
 //! of other services' records never disagrees with the full parse, and reading an array
-//! held whole finds the records framing finds.
+//! held whole or a chunk of lines in one pass finds the records framing finds.
 
 use permtrail::parse::array::{self, Walked};
+use permtrail::parse::lines;
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, time};
 use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
+use permtrail::read::{Buffer, Chunk};
 use proptest::prelude::*;
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
     let options = FrameOptions {
         chunk_size,
         max_record_bytes: 256,
+        line_ends: true,
     };
     frame_bytes(data, options, forced)
 }
@@ -177,8 +180,57 @@ fn walk_agrees_with_framing(data: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// What `lines::walk` reads of `data` against the lines of a chunk holding it: the same
+/// lines with the same numbers and bytes, and a line the skim read is one `skim_json`
+/// reads alike.
+fn lines_agree_with_the_chunk(data: &[u8]) -> Result<(), TestCaseError> {
+    let fields = FieldMap::default();
+    let skip = |s: &str| s == "VPC";
+    let mut seen = Vec::new();
+    let mut mismatch = None;
+    lines::walk(data, 3, &fields, &skip, &mut |line, bytes, skimmed| {
+        if let Some(r) = skimmed {
+            let alone = skim_json(bytes, &fields, &skip).map(|a| format!("{a:?}"));
+            if alone.as_deref() != Some(format!("{r:?}").as_str()) {
+                mismatch = Some(line);
+            }
+        }
+        seen.push((line, bytes.to_vec()));
+    });
+    let text = String::from_utf8_lossy(data);
+    prop_assert_eq!(mismatch, None, "{}", text);
+    let chunk = Chunk {
+        data: Buffer::from(data.to_vec()),
+        first_line: 3,
+        spans: None,
+        newlines: Vec::new(),
+    };
+    let want: Vec<(u64, Vec<u8>)> = chunk.records().map(|(l, b)| (l, b.to_vec())).collect();
+    prop_assert_eq!(seen, want, "{}", text);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn walking_lines_finds_the_lines_of_the_chunk(
+        records in proptest::collection::vec(record(), 0..8),
+        seps in proptest::collection::vec(
+            proptest::sample::select(vec!["\n", "\r\n", "\n\n", " \n ", "\x0c\n", "\t", ""]), 8),
+    ) {
+        let mut data = Vec::new();
+        for (k, record) in records.iter().enumerate() {
+            data.extend_from_slice(record);
+            data.extend_from_slice(seps[k].as_bytes());
+        }
+        lines_agree_with_the_chunk(&data)?;
+    }
+
+    #[test]
+    fn walking_jsonish_lines_finds_the_lines_of_the_chunk(data in jsonish()) {
+        lines_agree_with_the_chunk(&data)?;
+    }
 
     #[test]
     fn walking_an_array_finds_what_framing_finds(

@@ -111,6 +111,7 @@ mod tests {
         let options = FrameOptions {
             chunk_size: 1 << 20,
             max_record_bytes: max,
+            line_ends: true,
         };
         let framed = frame_bytes(data, options, Some(Framing::Array));
         assert!(

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod array;
 pub mod json;
+pub mod lines;
 pub mod skim;
 pub mod time;
 

@@ -81,6 +81,10 @@ pub struct FrameOptions {
     pub chunk_size: usize,
     /// A record longer than this is skipped and reported.
     pub max_record_bytes: usize,
+    /// Keep where the lines of each chunk end (`Chunk::newlines`), for workers that split
+    /// chunks into lines; without it the reader only counts them (a worker reading JSON
+    /// lines in one pass finds each line's end itself).
+    pub line_ends: bool,
 }
 
 /// What the framer found besides chunks: records it had to skip, and how the stream ended.
@@ -307,7 +311,7 @@ fn lines(
                 Some(cut) if cut > 0 => {
                     let data = super::split_buffer(&mut buf, cut);
                     stats.bytes += data.len() as u64;
-                    line = emit_lines(data, line, options.max_record_bytes, chunks, events);
+                    line = emit_lines(data, line, options, chunks, events);
                 }
                 _ if buf.len() > options.max_record_bytes => {
                     events(Event::Skipped {
@@ -331,19 +335,20 @@ fn lines(
 }
 
 /// Passes `data` (whole lines starting at `line`) on as chunks, cutting out lines longer
-/// than `max` as skipped records, so the limit holds whatever the chunk size. Returns the
-/// line number after `data`.
+/// than `options.max_record_bytes` as skipped records, so the limit holds whatever the
+/// chunk size. Returns the line number after `data`.
 fn emit_lines(
     data: Buffer,
     mut line: u64,
-    max: usize,
+    options: FrameOptions,
     chunks: &mut dyn FnMut(Chunk),
     events: &mut dyn FnMut(Event),
 ) -> u64 {
+    let max = options.max_record_bytes;
     if data.len() <= max {
         // No line can be too long: skip the scan, but keep where the lines end (they are
-        // counted anyway) for the worker that splits them.
-        let (newlines, lines) = if u32::try_from(data.len()).is_ok() {
+        // counted anyway) for a worker that splits them.
+        let (newlines, lines) = if options.line_ends && u32::try_from(data.len()).is_ok() {
             let newlines: Vec<u32> = memchr_iter(b'\n', &data).map(|at| at as u32).collect();
             let lines = newlines.len() as u64;
             (newlines, lines)
@@ -698,6 +703,7 @@ mod tests {
         let options = FrameOptions {
             chunk_size: chunk,
             max_record_bytes: 64,
+            line_ends: true,
         };
         let framed = frame_bytes(input, options, None);
         let records = framed
@@ -732,16 +738,31 @@ mod tests {
         );
         // And the reader hands them over as it counts them.
         let mut got = Vec::new();
+        let options = |line_ends| FrameOptions {
+            chunk_size: 1 << 20,
+            max_record_bytes: 1 << 20,
+            line_ends,
+        };
         let next = emit_lines(
             data.clone().into(),
             7,
-            1 << 20,
+            options(true),
             &mut |c| got.push(c),
             &mut |_| (),
         );
         assert_eq!(next, 12);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].newlines, known.newlines);
+        // Or only counts them, for a worker that finds the lines' ends itself.
+        let next = emit_lines(
+            data.into(),
+            7,
+            options(false),
+            &mut |c| got.push(c),
+            &mut |_| (),
+        );
+        assert_eq!(next, 12);
+        assert!(got[1].newlines.is_empty());
     }
 
     #[test]

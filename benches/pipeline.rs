@@ -2,11 +2,12 @@
 //! mix of services, record shapes and denials that `compare.sh` scans end to end):
 //! framing (record boundaries of lines, and of the same records as one JSON array, as in
 //! CTS's OBS files), reading that array in one pass as an OBS file inflated whole is read
-//! (each element skimmed where it lies), the skim's validating walk alone, reading
-//! records with the skim as the scan does (other services' traces validated and skipped,
-//! ECS traces read), serde_json validating the same records while building nothing (a
-//! reference), reading them with serde (the fallback), classification, and counting
-//! classified calls into a tally; and parsing each access-log format.
+//! (each element skimmed where it lies), the same for JSON lines (each line's object
+//! skimmed from its start), the skim's validating walk alone, reading records with the
+//! skim as the scan did before the one-pass reading (other services' traces validated
+//! and skipped, ECS traces read), serde_json validating the same records while building
+//! nothing (a reference), reading them with serde (the fallback), classification, and
+//! counting classified calls into a tally; and parsing each access-log format.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
@@ -14,6 +15,7 @@ use permtrail::classify::classify;
 use permtrail::count::{Loc, Tally};
 use permtrail::parse::access::{AccessFormat, parse as parse_access};
 use permtrail::parse::array::{self, Walked};
+use permtrail::parse::lines;
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json};
 use permtrail::read::frame::{FrameOptions, Framing, frame};
 use permtrail::scan::other_service;
@@ -108,6 +110,22 @@ fn jsonl(c: &mut Criterion) {
                 let valid = permtrail::parse::skim::members(record, |key, _| n += key.text.len());
                 n + usize::from(valid.is_some())
             }))
+        })
+    });
+    // The lines read in one pass, as a worker reads a chunk of JSON lines: each line's
+    // object skimmed from its start, the skim finding its end (splitting and reading
+    // together, to set against `frame` plus `skim`).
+    group.bench_function("walk_lines", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            lines::walk(&input, 1, &fields, &other_service, &mut |_, _, r| {
+                n += match r {
+                    Some(Skimmed::Record(r)) => 2 + usize::from(r.status.is_some()),
+                    Some(Skimmed::Skipped) => 1,
+                    None => 0,
+                }
+            });
+            black_box(n)
         })
     });
     // As the scan reads them: a trace naming another service is validated and skipped.

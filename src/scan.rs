@@ -1,10 +1,11 @@
 //! The scan pipeline's glue: reads every input (files in parallel, each file's chunks in
-//! parallel), parses, classifies and counts records, then writes the reports. A small
-//! gzip file inflated whole is read in one pass where it can be (`parse::array`), without
-//! chunks. Each file's first line decides whether its lines are JSON or an access-log
-//! format; the run's evidence then explains denials without a message (`Tally::infer`)
-//! before writing. Memory is bounded by the number of chunks in flight (`2 × threads + 2`)
-//! and one inflated file per thread, plus the distinct keys counted.
+//! parallel), parses, classifies and counts records, then writes the reports. JSON lines
+//! are read in one pass (`parse::lines`), and so is a small gzip file inflated whole where
+//! it can be (`parse::array`), without chunks. Each file's first line decides whether its
+//! lines are JSON or an access-log format; the run's evidence then explains denials
+//! without a message (`Tally::infer`) before writing. Memory is bounded by the number of
+//! chunks in flight (`2 × threads + 2`) and one inflated file per thread, plus the
+//! distinct keys counted.
 
 use crate::catalog::Catalog;
 use crate::classify::{self, Outcome};
@@ -214,17 +215,10 @@ fn process_json(
     loc: Loc,
 ) -> Result<(), BadRecord> {
     if shared.config.skim {
-        match parse::skim_json(bytes, &shared.config.fields, &other_service) {
-            Some(Skimmed::Skipped) => {
-                tally.other_services += 1;
-                return Ok(());
-            }
-            Some(Skimmed::Record(record)) => {
-                process_record(shared, tally, record, loc);
-                return Ok(());
-            }
-            // Escapes, envelopes and invalid input: serde decides.
-            None => {}
+        // Escapes, envelopes and invalid input: serde decides.
+        if let Some(skimmed) = parse::skim_json(bytes, &shared.config.fields, &other_service) {
+            count_skimmed(shared, tally, skimmed, loc);
+            return Ok(());
         }
     }
     let mut records = Vec::new();
@@ -306,8 +300,7 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
             &mut |line, bytes, skimmed| {
                 let loc = Loc { file, line };
                 match skimmed {
-                    Some(Skimmed::Skipped) => tally.other_services += 1,
-                    Some(Skimmed::Record(record)) => process_record(shared, tally, record, loc),
+                    Some(skimmed) => count_skimmed(shared, tally, skimmed, loc),
                     None => {
                         if let Err(bad) = process_line(shared, tally, kind, bytes, loc) {
                             tally.error(loc, bad.as_str());
@@ -316,23 +309,29 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
                 }
             },
         );
-        read::give_buffer(chunk.data);
-        settle(shared, slot);
-        return;
-    }
-    for (line, bytes) in chunk.records() {
-        let loc = Loc { file, line };
-        let result = if lines {
-            process_line(shared, tally, kind, bytes, loc)
-        } else {
-            process_json(shared, tally, bytes, loc)
-        };
-        if let Err(bad) = result {
-            tally.error(loc, bad.as_str());
+    } else {
+        for (line, bytes) in chunk.records() {
+            let loc = Loc { file, line };
+            let result = if lines {
+                process_line(shared, tally, kind, bytes, loc)
+            } else {
+                process_json(shared, tally, bytes, loc)
+            };
+            if let Err(bad) = result {
+                tally.error(loc, bad.as_str());
+            }
         }
     }
     read::give_buffer(chunk.data);
     settle(shared, slot);
+}
+
+/// Counts a record the skim read: a trace of another service only as that.
+fn count_skimmed(shared: &Shared, tally: &mut Tally, skimmed: Skimmed, loc: Loc) {
+    match skimmed {
+        Skimmed::Skipped => tally.other_services += 1,
+        Skimmed::Record(record) => process_record(shared, tally, record, loc),
+    }
 }
 
 /// After a worker counted a piece of input: folds its tally into the shared one when its
@@ -412,10 +411,7 @@ fn process_whole_array(shared: &Shared, file: u32, data: &[u8]) -> Walked {
         &config.fields,
         &other_service,
         config.frame.max_record_bytes,
-        &mut |line, _, skimmed| match skimmed {
-            Skimmed::Skipped => tally.other_services += 1,
-            Skimmed::Record(record) => process_record(shared, tally, record, Loc { file, line }),
-        },
+        &mut |line, _, skimmed| count_skimmed(shared, tally, skimmed, Loc { file, line }),
     );
     settle(shared, slot);
     walked

@@ -1,9 +1,12 @@
 //! Framing never panics, and cutting the stream into tiny chunks finds exactly the records
 //! (and skipped records, and the final error) that one large chunk finds, whether the
-//! reader keeps where lines end or only counts them.
+//! reader keeps where lines end or only counts them. Reading the same bytes in one pass,
+//! as JSON lines or as an array held whole, finds the records framing finds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use permtrail::parse::array::{self, Walked};
+use permtrail::parse::{FieldMap, lines, skim_json};
 use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>, line_ends: bool) -> Framed {
@@ -24,5 +27,37 @@ fuzz_target!(|input: &[u8]| {
     let split = run(data, chunk, forced, selector >= 128);
     if forced != Some(Framing::Document) {
         assert_eq!(whole, split);
+    }
+    let fields = FieldMap::default();
+    let skip = |s: &str| s.starts_with('V');
+    match forced {
+        Some(Framing::Lines) if whole.events.is_empty() && whole.error.is_none() => {
+            // Framing drops a byte-order mark before the lines reach a worker.
+            let body = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+            let mut seen = Vec::new();
+            lines::walk(body, 1, &fields, &skip, &mut |line, bytes, skimmed| {
+                if let Some(r) = skimmed {
+                    let alone = skim_json(bytes, &fields, &skip).expect("the line alone");
+                    assert_eq!(format!("{r:?}"), format!("{alone:?}"));
+                }
+                seen.push((line, bytes.to_vec()));
+            });
+            assert_eq!(seen, whole.records);
+        }
+        Some(Framing::Array) => {
+            let mut seen = Vec::new();
+            let walked = array::walk(data, &fields, &skip, 4096, &mut |line, bytes, _| {
+                seen.push((line, bytes.to_vec()))
+            });
+            assert_eq!(whole.records[..seen.len()], seen[..]);
+            match walked {
+                Walked::Complete => {
+                    assert_eq!(whole.records, seen);
+                    assert!(whole.events.is_empty() && whole.error.is_none());
+                }
+                Walked::Stopped { records } => assert_eq!(records, seen.len()),
+            }
+        }
+        _ => {}
     }
 });

@@ -20,11 +20,13 @@ fuzz_target!(|data: &[u8]| {
             Skimmed::Skipped => assert!(records[0].service.as_deref().is_some_and(skip)),
         }
     }
-    if let Some((prefix, extent)) = skim_json_prefix(data, &fields, &skip) {
+    let within_line = data.first().is_some_and(|b| b % 2 == 1);
+    if let Some((prefix, extent)) = skim_json_prefix(data, within_line, &fields, &skip) {
         let element = &data[..extent.end];
         let alone = skim_json(element, &fields, &skip).expect("the element alone");
         assert_eq!(format!("{prefix:?}"), format!("{alone:?}"));
         let newlines = element.iter().filter(|&&b| b == b'\n').count();
         assert_eq!(extent.newlines, newlines as u64);
+        assert!(!within_line || newlines == 0);
     }
 });

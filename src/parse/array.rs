@@ -61,7 +61,7 @@ pub fn walk<'a>(
             }
             _ => return Walked::Stopped { records },
         }
-        let Some((skimmed, extent)) = skim_json_prefix(&data[i..], fields, skip) else {
+        let Some((skimmed, extent)) = skim_json_prefix(&data[i..], false, fields, skip) else {
             return Walked::Stopped { records };
         };
         if extent.end >= max_record_bytes {

@@ -29,10 +29,10 @@ pub fn walk<'a>(
         let Some(&first) = data.get(i) else {
             return;
         };
+        // An object over several lines is no record of JSON lines: the skim stops at the
+        // line's end, so no line is read twice.
         if first == b'{'
-            && let Some((skimmed, extent)) = skim_json_prefix(&data[i..], fields, skip)
-            // An object over several lines is no record of JSON lines.
-            && extent.newlines == 0
+            && let Some((skimmed, extent)) = skim_json_prefix(&data[i..], true, fields, skip)
         {
             let end = i + extent.end;
             // The white space `trim_ascii` takes off the line's end, then the line's end.

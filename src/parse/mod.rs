@@ -579,18 +579,20 @@ pub fn skim_json<'a>(
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
-    skim_any::<false>(bytes, fields, skip).map(|(skimmed, _)| skimmed)
+    skim_any::<false>(bytes, false, fields, skip).map(|(skimmed, _)| skimmed)
 }
 
 /// `skim_json` of the object that opens `bytes` and ends inside it (an element of an
-/// array held whole), with where it ends: `Some((r, extent))` only when
-/// `skim_json(&bytes[..extent.end])` gives `r`.
+/// array held whole, a line of JSON lines), with where it ends: `Some((r, extent))` only
+/// when `skim_json(&bytes[..extent.end])` gives `r`. With `within_line`, only an object
+/// that ends before the first line feed (`skim::members_prefix`).
 pub fn skim_json_prefix<'a>(
     bytes: &'a [u8],
+    within_line: bool,
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<(Skimmed<'a>, skim::Extent)> {
-    skim_any::<true>(bytes, fields, skip)
+    skim_any::<true>(bytes, within_line, fields, skip)
 }
 
 /// What `skim_json` and (with `PREFIX`) `skim_json_prefix` share. Without `PREFIX` the
@@ -598,6 +600,7 @@ pub fn skim_json_prefix<'a>(
 #[inline(always)]
 fn skim_any<'a, const PREFIX: bool>(
     bytes: &'a [u8],
+    within_line: bool,
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<(Skimmed<'a>, skim::Extent)> {
@@ -608,7 +611,7 @@ fn skim_any<'a, const PREFIX: bool>(
         }
     };
     let extent = if PREFIX {
-        skim::members_prefix(bytes, &mut feed)?
+        skim::members_prefix(bytes, within_line, &mut feed)?
     } else {
         skim::members(bytes, &mut feed)?;
         skim::Extent {

@@ -56,12 +56,19 @@ pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) 
 }
 
 /// `members` of the object that opens `bytes` and ends somewhere inside it (an element of
-/// an array held whole): where it ends. Whatever follows is not looked at, so a string
-/// that is not ASCII has its own UTF-8 checked, not the rest of the buffer. The same
-/// invariant: `Some(extent)` only when `bytes[..extent.end]` is one valid object, and then
-/// `members(&bytes[..extent.end])` hands over the same members.
-pub fn members_prefix<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<Extent> {
+/// an array held whole, a line of JSON lines): where it ends. Whatever follows is not
+/// looked at, so a string that is not ASCII has its own UTF-8 checked, not the rest of the
+/// buffer. With `within_line`, the object must end before the first line feed, and the
+/// walk stops there: reading one line never reads the lines after it, however they are
+/// crafted. The same invariant: `Some(extent)` only when `bytes[..extent.end]` is one
+/// valid object, and then `members(&bytes[..extent.end])` hands over the same members.
+pub fn members_prefix<'a>(
+    bytes: &'a [u8],
+    within_line: bool,
+    member: impl FnMut(Key<'a>, &'a str),
+) -> Option<Extent> {
     let mut s = Skim::new(bytes, Utf8::PerString);
+    s.within_line = within_line;
     walk(&mut s, true, member)?;
     Some(Extent {
         end: s.i,
@@ -152,6 +159,8 @@ struct Skim<'a> {
     utf8: Utf8,
     /// Line feeds passed so far.
     newlines: u64,
+    /// Stop at the first line feed (`members_prefix`).
+    within_line: bool,
 }
 
 impl<'a> Skim<'a> {
@@ -161,6 +170,7 @@ impl<'a> Skim<'a> {
             i: 0,
             utf8,
             newlines: 0,
+            within_line: false,
         }
     }
 
@@ -176,7 +186,13 @@ impl<'a> Skim<'a> {
 
     fn ws(&mut self) {
         while let Some(c @ (b' ' | b'\t' | b'\n' | b'\r')) = self.peek() {
-            self.newlines += u64::from(c == b'\n');
+            if c == b'\n' {
+                if self.within_line {
+                    // Left unread: whatever the walk expects next, this is not it.
+                    return;
+                }
+                self.newlines += 1;
+            }
             self.i += 1;
         }
     }
@@ -430,7 +446,7 @@ mod tests {
         ] {
             let bytes = text.as_bytes();
             let mut seen = Vec::new();
-            let extent = members_prefix(bytes, |k, v| seen.push((k.text, v))).expect(text);
+            let extent = members_prefix(bytes, false, |k, v| seen.push((k.text, v))).expect(text);
             assert_eq!(extent.end, end, "{text}");
             let newlines = bytes[..end].iter().filter(|&&b| b == b'\n').count();
             assert_eq!(extent.newlines, newlines as u64, "{text}");
@@ -442,12 +458,19 @@ mod tests {
         }
         // What follows the object is never looked at, not even its UTF-8.
         assert_eq!(
-            members_prefix(b"{\"a\":\"\xc3\xa9\"}\xff\xff", |_, _| ()).map(|e| e.end),
+            members_prefix(b"{\"a\":\"\xc3\xa9\"}\xff\xff", false, |_, _| ()).map(|e| e.end),
             Some(10)
         );
-        assert!(members_prefix(b"{\"a\":\"\xff\"}", |_, _| ()).is_none());
-        assert!(members_prefix(b"{\"a\":1", |_, _| ()).is_none());
-        assert!(members_prefix(b" {}", |_, _| ()).is_some());
+        assert!(members_prefix(b"{\"a\":\"\xff\"}", false, |_, _| ()).is_none());
+        assert!(members_prefix(b"{\"a\":1", false, |_, _| ()).is_none());
+        assert!(members_prefix(b" {}", false, |_, _| ()).is_some());
+        // Within a line: the same object, or nothing if it needs the next line.
+        let two_lines = b"{\"a\": 1, \"b\": [2]}\t\n{\"c\":\n3}";
+        let first = members_prefix(two_lines, true, |_, _| ()).expect("first line");
+        assert_eq!((first.end, first.newlines), (18, 0));
+        let second = &two_lines[20..];
+        assert!(members_prefix(second, true, |_, _| ()).is_none());
+        assert!(members_prefix(second, false, |_, _| ()).is_some());
     }
 
     #[test]

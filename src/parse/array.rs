@@ -5,7 +5,7 @@
 //! stops the walk. The caller then frames the buffer as usual and passes over the records
 //! the walk has read already.
 
-use super::{FieldMap, Skimmed, skim_json_prefix};
+use super::{FieldMap, Skimmed, json_ws, skim_json_prefix};
 
 /// How far `walk` got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,15 +35,8 @@ pub fn walk<'a>(
     } else {
         0
     };
-    // JSON's white space only (the framer decides what anything else means), counting
-    // line feeds: (where it ends, the line there).
-    let ws = |mut i: usize, mut line: u64| {
-        while let Some(&c @ (b' ' | b'\t' | b'\n' | b'\r')) = data.get(i) {
-            line += u64::from(c == b'\n');
-            i += 1;
-        }
-        (i, line)
-    };
+    // JSON's white space only: the framer decides what anything else means.
+    let ws = |i, line| json_ws(data, i, line);
     let mut line;
     (i, line) = ws(i, 1);
     if data.get(i) != Some(&b'[') {

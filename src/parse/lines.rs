@@ -3,7 +3,7 @@
 //! the chunk is not split into lines in a pass of its own. Any other line (blank lines
 //! aside) is handed over whole for the caller's general path.
 
-use super::{FieldMap, Skimmed, skim_json_prefix};
+use super::{FieldMap, Skimmed, json_ws, skim_json_prefix};
 use memchr::memchr;
 
 /// Walks `data`, whole lines of which the first is line `first_line`, and calls `each`
@@ -21,11 +21,8 @@ pub fn walk<'a>(
 ) {
     let (mut i, mut line) = (0, first_line);
     loop {
-        // JSON's white space (any other is the general path's to trim), line feeds counted.
-        while let Some(&c @ (b' ' | b'\t' | b'\r' | b'\n')) = data.get(i) {
-            line += u64::from(c == b'\n');
-            i += 1;
-        }
+        // JSON's white space: any other is the general path's to trim.
+        (i, line) = json_ws(data, i, line);
         let Some(&first) = data.get(i) else {
             return;
         };

@@ -450,6 +450,27 @@ struct Captured<'a> {
 }
 
 impl<'a> Captured<'a> {
+    /// Takes one member the skim handed over, if any field reads its key.
+    #[inline(always)]
+    fn member(&mut self, fields: &FieldMap, key: skim::Key<'a>, value: &'a str) {
+        if let Some(feed) = fields.lookup_key(key) {
+            self.feed(feed, key.text, value);
+        }
+    }
+
+    /// What the skim made of a record once all its members were taken: `None` for an
+    /// envelope (serde reads those), `Skipped` for a service `skip` accepts.
+    fn skimmed(&self, skip: &dyn Fn(&str) -> bool) -> Option<Skimmed<'a>> {
+        if self.envelope().is_some() {
+            return None;
+        }
+        let service = self.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
+        if service.is_some_and(|s| skip(&s)) {
+            return Some(Skimmed::Skipped);
+        }
+        Some(Skimmed::Record(record_from(&self.best)))
+    }
+
     fn new() -> Captured<'a> {
         Captured {
             best: [None; FIELD_COUNT],
@@ -579,7 +600,9 @@ pub fn skim_json<'a>(
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
-    skim_any::<false>(bytes, false, fields, skip).map(|(skimmed, _)| skimmed)
+    let mut captured = Captured::new();
+    skim::members(bytes, |key, value| captured.member(fields, key, value))?;
+    captured.skimmed(skip)
 }
 
 /// `skim_json` of the object that opens `bytes` and ends inside it (an element of an
@@ -592,41 +615,21 @@ pub fn skim_json_prefix<'a>(
     fields: &FieldMap,
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<(Skimmed<'a>, skim::Extent)> {
-    skim_any::<true>(bytes, within_line, fields, skip)
+    let mut captured = Captured::new();
+    let extent = skim::members_prefix(bytes, within_line, |key, value| {
+        captured.member(fields, key, value)
+    })?;
+    Some((captured.skimmed(skip)?, extent))
 }
 
-/// What `skim_json` and (with `PREFIX`) `skim_json_prefix` share. Without `PREFIX` the
-/// object is all of `bytes`, and the extent's line feeds are not counted (zero).
-#[inline(always)]
-fn skim_any<'a, const PREFIX: bool>(
-    bytes: &'a [u8],
-    within_line: bool,
-    fields: &FieldMap,
-    skip: &dyn Fn(&str) -> bool,
-) -> Option<(Skimmed<'a>, skim::Extent)> {
-    let mut captured = Captured::new();
-    let mut feed = |key: skim::Key<'a>, value: &'a str| {
-        if let Some(feed) = fields.lookup_key(key) {
-            captured.feed(feed, key.text, value);
-        }
-    };
-    let extent = if PREFIX {
-        skim::members_prefix(bytes, within_line, &mut feed)?
-    } else {
-        skim::members(bytes, &mut feed)?;
-        skim::Extent {
-            end: bytes.len(),
-            newlines: 0,
-        }
-    };
-    if captured.envelope().is_some() {
-        return None;
+/// JSON white space from `i` on, counting line feeds from `line`: (where it ends, the line
+/// there). The one-pass readings step between records with it.
+fn json_ws(data: &[u8], mut i: usize, mut line: u64) -> (usize, u64) {
+    while let Some(&c @ (b' ' | b'\t' | b'\n' | b'\r')) = data.get(i) {
+        line += u64::from(c == b'\n');
+        i += 1;
     }
-    let service = captured.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
-    if service.is_some_and(|s| skip(&s)) {
-        return Some((Skimmed::Skipped, extent));
-    }
-    Some((Skimmed::Record(record_from(&captured.best)), extent))
+    (i, line)
 }
 
 /// The value at `path` (keys of nested objects) inside the JSON value `raw`.

@@ -289,7 +289,7 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     let tally = &mut *slot;
     // Lines may be access-log records; array elements and documents are always JSON.
     let lines = chunk.spans.is_none();
-    if lines && kind == LineKind::Json && shared.config.skim {
+    if lines && one_pass_lines(shared.config, kind) {
         // JSON lines in one pass: the skim finds where each line's object ends.
         let config = shared.config;
         parse::lines::walk(
@@ -324,6 +324,12 @@ fn process_chunk(shared: &Shared, file: u32, kind: LineKind, chunk: Chunk) {
     }
     read::give_buffer(chunk.data);
     settle(shared, slot);
+}
+
+/// Whether a file's lines, read as `kind`, are read in one pass (`parse::lines`): its
+/// reader then need not keep where each line ends.
+fn one_pass_lines(config: &ScanConfig, kind: LineKind) -> bool {
+    kind == LineKind::Json && config.skim
 }
 
 /// Counts a record the skim read: a trace of another service only as that.
@@ -493,7 +499,7 @@ fn read_source<'s>(
     let limit = 2 * rayon::current_num_threads() + 2;
     let options = FrameOptions {
         // JSON lines read in one pass find each line's end as they are skimmed.
-        line_ends: !(kind == LineKind::Json && config.skim),
+        line_ends: !one_pass_lines(config, kind),
         ..config.frame
     };
     let mut events = Vec::new();

@@ -447,20 +447,69 @@ struct Captured<'a> {
     is_trace: bool,
     cts: Option<&'a str>,
     traces: Option<&'a str>,
+    /// Whether the record is known to be `Skipped` whatever its other members hold: it is
+    /// a trace, and its service (from the best key there is for it) is one to skip. The
+    /// members after that are only validated by the skim, not looked up: most traces of a
+    /// trail belong to other services, and CTS writes `service_type` near the start.
+    skipped: Decided,
+}
+
+/// What `Captured::member` knows of whether the record is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decided {
+    /// Not yet known.
+    Open,
+    /// Skipped, whatever follows.
+    Skipped,
+    /// Its service is known and is not skipped: nothing to ask again.
+    Kept,
 }
 
 impl<'a> Captured<'a> {
     /// Takes one member the skim handed over, if any field reads its key.
     #[inline(always)]
-    fn member(&mut self, fields: &FieldMap, key: skim::Key<'a>, value: &'a str) {
+    fn member(
+        &mut self,
+        fields: &FieldMap,
+        skip: &dyn Fn(&str) -> bool,
+        key: skim::Key<'a>,
+        value: &'a str,
+    ) {
+        if self.skipped == Decided::Skipped {
+            return;
+        }
         if let Some(feed) = fields.lookup_key(key) {
             self.feed(feed, key.text, value);
+            if self.skipped == Decided::Open
+                && self.is_trace
+                && matches!(self.best[Field::Service as usize], Some((0, _)))
+            {
+                self.decide(skip);
+            }
         }
+    }
+
+    /// Settles `skipped`, called once nothing later in the record can change whether it
+    /// is skipped: it is a trace (so no envelope, whatever else it holds), and its service
+    /// came from a key of the best priority (a later one cannot replace it).
+    #[cold]
+    #[inline(never)]
+    fn decide(&mut self, skip: &dyn Fn(&str) -> bool) {
+        let Some((0, value)) = self.best[Field::Service as usize] else {
+            return;
+        };
+        self.skipped = match scalar(value) {
+            Some(service) if skip(&service) => Decided::Skipped,
+            _ => Decided::Kept,
+        };
     }
 
     /// What the skim made of a record once all its members were taken: `None` for an
     /// envelope (serde reads those), `Skipped` for a service `skip` accepts.
     fn skimmed(&self, skip: &dyn Fn(&str) -> bool) -> Option<Skimmed<'a>> {
+        if self.skipped == Decided::Skipped {
+            return Some(Skimmed::Skipped);
+        }
         if self.envelope().is_some() {
             return None;
         }
@@ -477,6 +526,7 @@ impl<'a> Captured<'a> {
             is_trace: false,
             cts: None,
             traces: None,
+            skipped: Decided::Open,
         }
     }
 
@@ -601,7 +651,9 @@ pub fn skim_json<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
-    skim::members(bytes, |key, value| captured.member(fields, key, value))?;
+    skim::members(bytes, |key, value| {
+        captured.member(fields, skip, key, value)
+    })?;
     captured.skimmed(skip)
 }
 
@@ -617,7 +669,7 @@ pub fn skim_json_prefix<'a>(
 ) -> Option<(Skimmed<'a>, skim::Extent)> {
     let mut captured = Captured::new();
     let extent = skim::members_prefix(bytes, within_line, |key, value| {
-        captured.member(fields, key, value)
+        captured.member(fields, skip, key, value)
     })?;
     Some((captured.skimmed(skip)?, extent))
 }
@@ -985,6 +1037,45 @@ mod tests {
         );
         assert_eq!(skimmed(r#"{"service_type":"VPC","n":[1,}"#), "serde");
         assert_eq!(skimmed(r#"{"service_type":"VPC","n":1} x"#), "serde");
+        // Decided as soon as it is a trace of a skipped service: what follows is still
+        // validated, and cannot make it an envelope.
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","service_type":"VPC","n":[1,}"#),
+            "serde"
+        );
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","service_type":"VPC","cts":{"trace_id":"b"}}"#),
+            "skipped"
+        );
+        assert_eq!(
+            skimmed(r#"{"service_type":"VPC","traces":[],"trace_id":"t"}"#),
+            "skipped"
+        );
+    }
+
+    #[test]
+    fn a_service_from_a_lesser_key_is_not_final() {
+        // A dotted key is looked for flat first, then as a path: the nested value stands
+        // only until a flat one comes.
+        let map = FieldMap::new(&[(Field::Service, "meta.svc".into())]);
+        let vpc = |s: &str| s == "VPC";
+        let skimmed = |text: &str| match skim_json(text.as_bytes(), &map, &vpc) {
+            None => "serde".to_string(),
+            Some(Skimmed::Skipped) => "skipped".to_string(),
+            Some(Skimmed::Record(r)) => format!("{:?}", r.service),
+        };
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","meta":{"svc":"VPC"},"meta.svc":"ECS"}"#),
+            r#"Some("ECS")"#
+        );
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","meta":{"svc":"ECS"},"meta.svc":"VPC"}"#),
+            "skipped"
+        );
+        assert_eq!(
+            skimmed(r#"{"trace_id":"t","meta.svc":"VPC","meta":{"svc":"ECS"}}"#),
+            "skipped"
+        );
     }
 
     #[test]

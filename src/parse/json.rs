@@ -99,7 +99,7 @@ pub fn as_str(raw: &str) -> Option<Cow<'_, str>> {
     }
     // A raw value is valid JSON, so a string without a backslash is its content as is.
     let inner = &raw[1..raw.len() - 1];
-    let Some(first) = memchr::memchr(b'\\', inner.as_bytes()) else {
+    let Some(first) = crate::bytes::backslash(inner.as_bytes()) else {
         return Some(Cow::Borrowed(inner));
     };
     match unescape(inner, first) {

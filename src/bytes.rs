@@ -117,6 +117,64 @@ fn string_end_from<const WIDE: bool>(bytes: &[u8], mut at: usize) -> Option<(usi
     }
 }
 
+/// The index of the first space or tab in `bytes` from `at` on, or `bytes.len()`: where
+/// an access-log field ends. Sixteen bytes a step; the last few bytes of a line are read as
+/// the end of its last sixteen, not one by one. Needs `at <= bytes.len()`.
+#[inline]
+pub fn blank(bytes: &[u8], mut at: usize) -> usize {
+    while at + 16 <= bytes.len() {
+        let found = blanks16(bytes, at);
+        if found != 0 {
+            return at + found.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    match bytes.len().checked_sub(16) {
+        Some(base) => {
+            // `at - base` is at most 16, and the mask has 16 bits.
+            let found = blanks16(bytes, base) >> (at - base);
+            if found == 0 {
+                bytes.len()
+            } else {
+                at + found.trailing_zeros() as usize
+            }
+        }
+        None => bytes[at..]
+            .iter()
+            .position(|&c| c == b' ' || c == b'\t')
+            .map_or(bytes.len(), |k| at + k),
+    }
+}
+
+/// Bit k set when `bytes[at + k]` is a space or a tab, for the sixteen bytes from `at`.
+/// Needs `at + 16 <= bytes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn blanks16(bytes: &[u8], at: usize) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let block = &bytes[at..at + 16];
+    // SAFETY: SSE2 is in the x86_64 baseline; the load reads exactly `block` (16 bytes,
+    // any alignment).
+    unsafe {
+        let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let blank = _mm_or_si128(
+            _mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)),
+            _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\t' as i8)),
+        );
+        _mm_movemask_epi8(blank) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn blanks16(bytes: &[u8], at: usize) -> u32 {
+    bytes[at..at + 16]
+        .iter()
+        .enumerate()
+        .fold(0, |m, (k, &c)| m | u32::from(c == b' ' || c == b'\t') << k)
+}
+
 /// The index of the first backslash in `bytes`. Most string values a record's fields take
 /// (ids, names, paths) are short: they are searched eight bytes a step inline, as a call
 /// to `memchr` costs more than their whole search; longer ones go to `memchr`.
@@ -426,6 +484,30 @@ fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_is_the_first_space_or_tab() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let len = (crate::testing::xorshift(&mut state) % 70) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match crate::testing::xorshift(&mut state) % 16 {
+                    0 => b' ',
+                    1 => b'\t',
+                    2 => b' ' | 0x80,
+                    3 => b'\n',
+                    n => b'a' + n as u8,
+                })
+                .collect();
+            for at in 0..=len {
+                let want = bytes[at..]
+                    .iter()
+                    .position(|&c| c == b' ' || c == b'\t')
+                    .map_or(len, |k| at + k);
+                assert_eq!(blank(&bytes, at), want, "{bytes:?} from {at}");
+            }
+        }
+    }
 
     #[test]
     fn backslash_is_found_where_memchr_finds_it() {

@@ -70,25 +70,48 @@ fn is_zone(s: &str) -> bool {
     b.len() == 5 && matches!(b[0], b'+' | b'-') && b[1..].iter().all(u8::is_ascii_digit)
 }
 
+/// Fields a line is split into at most. No format reads past the 25th, and APIG's exact
+/// count (53 or 54) refuses a line of this many fields as it does a longer one: what the
+/// formats make of a line is the same as if it were split whole. A line of endless blanks
+/// costs no more than this.
+const MAX_TOKENS: usize = 64;
+
+/// The fields of a line, held in place: a vector per line was a tenth of reading an APIG
+/// log.
+struct Tokens<'a> {
+    items: [Token<'a>; MAX_TOKENS],
+    len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn as_slice(&self) -> &[Token<'a>] {
+        &self.items[..self.len]
+    }
+}
+
 /// Splits at blanks; `"…"` (with `\"` escapes) and `[…]` are one field each. An
 /// unbracketed nginx time (`20/Nov/2026:10:00:00 +0000`) is joined back into one field,
-/// because the space in it is not a separator.
-fn tokenize(line: &str) -> Vec<Token<'_>> {
+/// because the space in it is not a separator. The first `MAX_TOKENS` fields only.
+fn tokenize(line: &str) -> Tokens<'_> {
     let b = line.as_bytes();
-    let mut out: Vec<Token> = Vec::with_capacity(56);
+    let empty = Token {
+        text: "",
+        quoted: false,
+        bracketed: false,
+    };
+    let mut out = Tokens {
+        items: [empty; MAX_TOKENS],
+        len: 0,
+    };
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && out.len < MAX_TOKENS {
         if b[i] == b' ' || b[i] == b'\t' {
             i += 1;
             continue;
         }
         let (start, end, next, quoted, bracketed) = match b[i] {
             b'"' => {
-                let mut j = i + 1;
-                while j < b.len() && b[j] != b'"' {
-                    j += if b[j] == b'\\' { 2 } else { 1 };
-                }
-                let j = j.min(b.len());
+                let j = quoted_end(b, i + 1);
                 (i + 1, j, j + 1, true, false)
             }
             b'[' => {
@@ -96,40 +119,47 @@ fn tokenize(line: &str) -> Vec<Token<'_>> {
                 (i + 1, j, j + 1, false, true)
             }
             _ => {
-                let j = b[i..]
-                    .iter()
-                    .position(|c| *c == b' ' || *c == b'\t')
-                    .map_or(b.len(), |k| i + k);
+                let j = crate::bytes::blank(b, i);
                 (i, j, j, false, false)
             }
         };
         // Quote and bracket bounds are ASCII, so these are char boundaries.
         let text = line.get(start..end).unwrap_or("");
         let plain = !quoted && !bracketed;
-        let joined = match out.last() {
+        let joined = match out.as_slice().last() {
             Some(prev) if plain && is_zone(text) && !prev.quoted && !prev.bracketed => {
                 is_nginx_clock(prev.text)
             }
             _ => false,
         };
         if joined {
-            let prev = out.pop().expect("checked by the match above");
+            let prev = &mut out.items[out.len - 1];
             let from = prev.text.as_ptr() as usize - line.as_ptr() as usize;
-            out.push(Token {
-                text: line.get(from..end).unwrap_or(""),
-                quoted: false,
-                bracketed: false,
-            });
+            prev.text = line.get(from..end).unwrap_or("");
         } else {
-            out.push(Token {
+            out.items[out.len] = Token {
                 text,
                 quoted,
                 bracketed,
-            });
+            };
+            out.len += 1;
         }
         i = next;
     }
     out
+}
+
+/// Where the quoted field whose content starts at `b[from]` ends: its closing quote, or
+/// the end of the line. A backslash takes the byte after it into the field.
+fn quoted_end(b: &[u8], mut from: usize) -> usize {
+    while from < b.len() {
+        match memchr::memchr2(b'"', b'\\', &b[from..]) {
+            None => break,
+            Some(k) if b[from + k] == b'"' => return from + k,
+            Some(k) => from += k + 2,
+        }
+    }
+    b.len()
 }
 
 /// `-` and empty mean "no value" in every access-log format.
@@ -253,7 +283,7 @@ fn parse_tokens<'a>(t: &[Token<'a>], format: AccessFormat) -> Option<Record<'a>>
 
 /// Reads `line` as `format`; `None` when the line does not have that format's shape.
 pub fn parse(line: &str, format: AccessFormat) -> Option<Record<'_>> {
-    parse_tokens(&tokenize(line), format)
+    parse_tokens(tokenize(line).as_slice(), format)
 }
 
 /// Reads `line` as whichever access-log format fits it (the shapes do not overlap).
@@ -261,7 +291,7 @@ pub fn parse_any(line: &str) -> Option<(AccessFormat, Record<'_>)> {
     let tokens = tokenize(line);
     AccessFormat::ALL
         .iter()
-        .find_map(|f| parse_tokens(&tokens, *f).map(|r| (*f, r)))
+        .find_map(|f| parse_tokens(tokens.as_slice(), *f).map(|r| (*f, r)))
 }
 
 /// The format of `line`, if it is an access-log line.
@@ -462,13 +492,118 @@ pub(crate) mod tests {
         }
     }
 
+    /// The plain reading of `tokenize`: byte by byte, every field of the line.
+    fn tokenize_bytewise(line: &str) -> Vec<Token<'_>> {
+        let b = line.as_bytes();
+        let mut out: Vec<Token> = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b' ' || b[i] == b'\t' {
+                i += 1;
+                continue;
+            }
+            let (start, end, next, quoted, bracketed) = match b[i] {
+                b'"' => {
+                    let mut j = i + 1;
+                    while j < b.len() && b[j] != b'"' {
+                        j += if b[j] == b'\\' { 2 } else { 1 };
+                    }
+                    let j = j.min(b.len());
+                    (i + 1, j, j + 1, true, false)
+                }
+                b'[' => {
+                    let j = b[i..]
+                        .iter()
+                        .position(|&c| c == b']')
+                        .map_or(b.len(), |k| i + k);
+                    (i + 1, j, j + 1, false, true)
+                }
+                _ => {
+                    let j = b[i..]
+                        .iter()
+                        .position(|c| *c == b' ' || *c == b'\t')
+                        .map_or(b.len(), |k| i + k);
+                    (i, j, j, false, false)
+                }
+            };
+            let text = line.get(start..end).unwrap_or("");
+            let plain = !quoted && !bracketed;
+            match out.last_mut() {
+                Some(prev)
+                    if plain
+                        && is_zone(text)
+                        && !prev.quoted
+                        && !prev.bracketed
+                        && is_nginx_clock(prev.text) =>
+                {
+                    let from = prev.text.as_ptr() as usize - line.as_ptr() as usize;
+                    prev.text = &line[from..end];
+                }
+                _ => out.push(Token {
+                    text,
+                    quoted,
+                    bracketed,
+                }),
+            }
+            i = next;
+        }
+        out
+    }
+
+    #[test]
+    fn tokens_are_the_first_fields_of_a_whole_split() {
+        let pieces = [
+            "a",
+            "bc",
+            " ",
+            "  ",
+            "\t",
+            "\"",
+            "\\",
+            "[",
+            "]",
+            "-",
+            "x y",
+            "20/Nov/2026:10:00:00",
+            "+0000",
+            "ä",
+            "0123456789abcdefghij",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| (crate::testing::xorshift(&mut state) >> 33) as usize % n;
+        let apig = apig_line(54, "[20/Nov/2026:10:00:00 +0000]", "/x", "403", "APIG.0302");
+        for round in 0..20_000 {
+            let mut line: String = (0..next(if round % 10 == 0 { 200 } else { 40 }))
+                .map(|_| pieces[next(pieces.len())])
+                .collect();
+            if round % 7 == 0 {
+                // Real lines, and real lines with more fields than any format has.
+                line = format!("{apig}{}", " -".repeat(next(30)));
+            }
+            let whole = tokenize_bytewise(&line);
+            let split = tokenize(&line);
+            let t = split.as_slice();
+            assert_eq!(t.len(), whole.len().min(MAX_TOKENS), "{line:?}");
+            // The last field kept may be joined with the next one in a whole split.
+            let same = t.len().min(MAX_TOKENS - 1);
+            assert_eq!(t[..same], whole[..same], "{line:?}");
+            for format in AccessFormat::ALL {
+                assert_eq!(
+                    format!("{:?}", parse_tokens(t, format)),
+                    format!("{:?}", parse_tokens(&whole, format)),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn quoted_fields_keep_their_spaces() {
         let t = tokenize(r#"a "b c" [d e] "unterminated f"#);
-        let texts: Vec<&str> = t.iter().map(|t| t.text).collect();
+        let texts: Vec<&str> = t.as_slice().iter().map(|t| t.text).collect();
         assert_eq!(texts, ["a", "b c", "d e", "unterminated f"]);
         let t = tokenize(r#""x \" y" z"#);
-        assert_eq!(t[0].text, r#"x \" y"#);
-        assert_eq!(t[1].text, "z");
+        assert_eq!(t.as_slice()[0].text, r#"x \" y"#);
+        assert_eq!(t.as_slice()[1].text, "z");
     }
 }

@@ -17,6 +17,7 @@
 #                      SMALL_OBS_BYTES=0 skips it
 #   ECS_BYTES=256M     JSON lines of ECS traces only (what a job that names a bucket's ECS
 #                      folders reads); ECS_BYTES=0 skips them
+#   APIG_BYTES=256M    an API Gateway access log (no peer reads its layout); 0 skips it
 #   SEED=42            generator seed; PROJECTS=200, USERS=500
 #   RUNS=5             interleaved rounds per input (the median is kept); jq and zcat run once
 #   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
@@ -36,11 +37,13 @@ if [[ ${SMALL:-0} == 1 ]]; then
     OBS_BYTES=${OBS_BYTES:-100M}
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-32M}
     ECS_BYTES=${ECS_BYTES:-32M}
+    APIG_BYTES=${APIG_BYTES:-32M}
 else
     JSONL_BYTES=${JSONL_BYTES:-1G}
     OBS_BYTES=${OBS_BYTES:-1G}
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-256M}
     ECS_BYTES=${ECS_BYTES:-256M}
+    APIG_BYTES=${APIG_BYTES:-256M}
 fi
 FILE_BYTES=${FILE_BYTES:-4M}
 SMALL_FILE_BYTES=${SMALL_FILE_BYTES:-16K}
@@ -70,6 +73,7 @@ JSONL_GZ=$JSONL.gz
 OBS=$DATA/obs-$OBS_BYTES-f$FILE_BYTES-s$SEED-p$PROJECTS
 OBS_SMALL=$DATA/obs-$SMALL_OBS_BYTES-f$SMALL_FILE_BYTES-s$SEED-p$PROJECTS
 ECS_JSONL=$DATA/cts-ecs-$ECS_BYTES-s$SEED-p$PROJECTS.jsonl
+APIG_LOG=$DATA/apig-$APIG_BYTES-s$SEED-p$PROJECTS.log
 if [[ ! -s $JSONL.tally.json ]]; then
     note "generating $JSONL"
     "$GENERATE" --kind jsonl --out "$JSONL" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
@@ -93,6 +97,10 @@ if [[ $ECS_BYTES != 0 && ! -s $ECS_JSONL.tally.json ]]; then
     note "generating $ECS_JSONL (ECS traces only)"
     "$GENERATE" --kind jsonl --ecs-share 1 --out "$ECS_JSONL" --bytes "$ECS_BYTES" "${GEN_ARGS[@]}"
 fi
+if [[ $APIG_BYTES != 0 && ! -s $APIG_LOG.tally.json ]]; then
+    note "generating $APIG_LOG"
+    "$GENERATE" --kind apig --out "$APIG_LOG" --bytes "$APIG_BYTES" "${GEN_ARGS[@]}"
+fi
 
 # `bytes` of a tally: uncompressed record bytes, the basis of every MB/s in the table.
 tally_field() { sed -n "s/^  \"$2\": \\([0-9]*\\),\$/\\1/p" "$1"; }
@@ -112,6 +120,7 @@ warm() {
         obs) find "$OBS" -type f -exec cat {} + >/dev/null ;;
         obs-small) find "$OBS_SMALL" -type f -exec cat {} + >/dev/null ;;
         ecs) cat "$ECS_JSONL" >/dev/null ;;
+        apig) cat "$APIG_LOG" >/dev/null ;;
     esac
 }
 note "reading inputs once into the page cache"
@@ -120,6 +129,7 @@ if [[ $GZ == 1 ]]; then warm gz; fi
 warm obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then warm obs-small; fi
 if [[ $ECS_BYTES != 0 ]]; then warm ecs; fi
+if [[ $APIG_BYTES != 0 ]]; then warm apig; fi
 
 # --- measuring ----------------------------------------------------------------------
 HAVE_TIME=0
@@ -366,6 +376,18 @@ if [[ $ECS_BYTES != 0 ]]; then
     check_duckdb "$E" ecs "$ECS_JSONL.tally.json"
 fi
 
+# An API Gateway access log: every line is split into its fields and classified by its
+# path (an access log names no service to pass other services' calls over by), so this is
+# the access-log reader's cost. No peer: DuckDB's CSV reader cannot split its layout (the
+# bracketed time holds a space), and jq reads JSON only.
+if [[ $APIG_BYTES != 0 ]]; then
+    APIG_SIZE=$(tally_field "$APIG_LOG.tally.json" bytes)
+    A="apig log $(numfmt --to=iec "$APIG_SIZE")B"
+    add_permtrail "$APIG_LOG" "$A" apig "$APIG_SIZE"
+    add "wc -l" "$A" "$APIG_SIZE" "$RUNS" wc -l "$APIG_LOG"
+    run_group apig
+fi
+
 # --- table --------------------------------------------------------------------------
 echo
 echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
@@ -420,6 +442,7 @@ target "small-file OBS tree: permtrail / decode-only (2 thr)" 0.9 % "$ALL" obs-s
 target "small-file OBS tree: permtrail / DuckDB" 4 x "$ALL" obs-small "duckdb" obs-small
 # Not a target: what naming a bucket's ECS folders gives against DuckDB.
 target "ECS-only JSON lines: permtrail / DuckDB" - x "$ALL" ecs "duckdb" ecs
+target "APIG access log: permtrail / wc -l" - % "$ALL" apig "wc -l" apig
 PEAK=0
 for row in "${ROWS[@]}"; do
     IFS='|' read -r tool _ _ _ _ _ rss _ _ <<<"$row"
@@ -446,4 +469,14 @@ check_reports "$TMP/report-jsonl" "$JSONL.tally.json" jsonl
 check_reports "$TMP/report-obs" "$OBS.tally.json" obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/report-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
 if [[ $ECS_BYTES != 0 ]]; then check_reports "$TMP/report-ecs" "$ECS_JSONL.tally.json" ecs; fi
+if [[ $APIG_BYTES != 0 ]]; then
+    # Every line of an access log is a record of its project, ECS or not.
+    awk -F, -v all="$(tally_field "$APIG_LOG.tally.json" records)" \
+        -v denied="$(tally_field "$APIG_LOG.tally.json" denied)" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { r += $col["records"]; d += $col["denied"] } END {
+        printf "check apig: permtrail records %d denied %d; generator tally records %d denied %d -> %s\n",
+            r, d, all, denied, (r == all && d == denied) ? "ok" : "MISMATCH"
+    }' "$TMP/report-apig/projects.csv"
+fi
 for c in "${CHECKS[@]}"; do echo "check $c"; done

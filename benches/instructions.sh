@@ -49,10 +49,8 @@ if [[ -n $BASE && ! -x $BASE ]]; then
 fi
 
 note "building permtrail and the generator (release) in $TARGET"
-cargo build --release --quiet --bin permtrail
-cargo build --release --quiet --example generate
-PERMTRAIL=$TARGET/release/permtrail
-GENERATE=$TARGET/release/examples/generate
+cargo build --release --quiet --bin permtrail --example generate
+PERMTRAIL=$TARGET/release/permtrail GENERATE=$TARGET/release/examples/generate
 
 mkdir -p "$DATA"
 GEN_ARGS=(--seed "$SEED" --projects "$PROJECTS" --users "$USERS" --bytes "$BYTES")

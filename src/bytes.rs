@@ -485,20 +485,27 @@ fn block_quotes_stops(bytes: &[u8], at: usize) -> (u32, u32, u32) {
 mod tests {
     use super::*;
 
+    /// Up to `max_len` bytes, each `pick` of a random number: a few bytes that matter
+    /// among plain letters.
+    fn random_bytes(state: &mut u64, max_len: u64, pick: impl Fn(u64) -> u8) -> Vec<u8> {
+        let len = crate::testing::xorshift(state) % max_len;
+        (0..len)
+            .map(|_| pick(crate::testing::xorshift(state)))
+            .collect()
+    }
+
     #[test]
     fn blank_is_the_first_space_or_tab() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for _ in 0..20_000 {
-            let len = (crate::testing::xorshift(&mut state) % 70) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| match crate::testing::xorshift(&mut state) % 16 {
-                    0 => b' ',
-                    1 => b'\t',
-                    2 => b' ' | 0x80,
-                    3 => b'\n',
-                    n => b'a' + n as u8,
-                })
-                .collect();
+            let bytes = random_bytes(&mut state, 70, |r| match r % 16 {
+                0 => b' ',
+                1 => b'\t',
+                2 => b' ' | 0x80,
+                3 => b'\n',
+                n => b'a' + n as u8,
+            });
+            let len = bytes.len();
             for at in 0..=len {
                 let want = bytes[at..]
                     .iter()
@@ -513,16 +520,13 @@ mod tests {
     fn backslash_is_found_where_memchr_finds_it() {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         for _ in 0..20_000 {
-            let len = (crate::testing::xorshift(&mut state) % 90) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| match crate::testing::xorshift(&mut state) % 24 {
-                    0 => b'\\',
-                    1 => 0x5c ^ 0x80,
-                    2 => 0x5b,
-                    3 => 0,
-                    n => b'a' + n as u8,
-                })
-                .collect();
+            let bytes = random_bytes(&mut state, 90, |r| match r % 24 {
+                0 => b'\\',
+                1 => 0x5c ^ 0x80,
+                2 => 0x5b,
+                3 => 0,
+                n => b'a' + n as u8,
+            });
             assert_eq!(
                 backslash(&bytes),
                 memchr::memchr(b'\\', &bytes),

@@ -76,8 +76,8 @@ fn is_zone(s: &str) -> bool {
 /// costs no more than this.
 const MAX_TOKENS: usize = 64;
 
-/// The fields of a line, held in place: a vector per line was a tenth of reading an APIG
-/// log.
+/// The fields of a line, held in place: allocating and freeing a vector per line took 4%
+/// of the instructions of reading an APIG log.
 struct Tokens<'a> {
     items: [Token<'a>; MAX_TOKENS],
     len: usize,

@@ -149,24 +149,36 @@ proptest! {
     }
 }
 
-/// What `array::walk` reads of `data` against what framing it as an array finds: the
-/// walk's records are the framer's first ones, all of them (and nothing skipped or
-/// failed) when the walk completes.
-fn walk_agrees_with_framing(data: &[u8]) -> Result<(), TestCaseError> {
+/// What `array::walk` reads of `data`: (line, bytes) of each record it hands over, and how
+/// far it got.
+fn walked(data: &[u8], max_record_bytes: usize) -> (Vec<(u64, Vec<u8>)>, Walked) {
     let fields = FieldMap::default();
     let mut seen = Vec::new();
     let walked = array::walk(
         data,
         &fields,
         &|s| s == "VPC",
-        256,
+        max_record_bytes,
         &mut |line, bytes, _| seen.push((line, bytes.to_vec())),
     );
+    (seen, walked)
+}
+
+/// What `array::walk` reads of `data` against what framing it as an array with the same
+/// record limit finds: the walk's records are the framer's first ones, all of them (and
+/// nothing skipped or failed) when the walk completes. Returns how far the walk got.
+fn walk_agrees_with_framing(data: &[u8], max_record_bytes: usize) -> Result<Walked, TestCaseError> {
+    let (seen, walked) = walked(data, max_record_bytes);
+    let options = FrameOptions {
+        chunk_size: 1 << 20,
+        max_record_bytes,
+        line_ends: true,
+    };
     let Framed {
         records,
         events,
         error,
-    } = run(data, 1 << 20, Some(Framing::Array));
+    } = frame_bytes(data, options, Some(Framing::Array));
     let text = String::from_utf8_lossy(data);
     prop_assert!(records.len() >= seen.len(), "{}", text);
     prop_assert_eq!(&records[..seen.len()], &seen[..], "{}", text);
@@ -177,37 +189,45 @@ fn walk_agrees_with_framing(data: &[u8]) -> Result<(), TestCaseError> {
         }
         Walked::Stopped { records } => prop_assert_eq!(records, seen.len(), "{}", text),
     }
-    Ok(())
+    Ok(walked)
 }
 
-/// What `lines::walk` reads of `data` against the lines of a chunk holding it: the same
-/// lines with the same numbers and bytes, and a line the skim read is one `skim_json`
-/// reads alike.
-fn lines_agree_with_the_chunk(data: &[u8]) -> Result<(), TestCaseError> {
+/// What `lines::walk` reads of `data` (lines numbered from `first_line`) against the lines
+/// of a chunk holding it: the same lines with the same numbers and bytes, and a line the
+/// skim read is one `skim_json` reads alike. Returns how many lines the skim read.
+fn lines_agree_with_the_chunk(data: &[u8], first_line: u64) -> Result<usize, TestCaseError> {
     let fields = FieldMap::default();
     let skip = |s: &str| s == "VPC";
     let mut seen = Vec::new();
     let mut mismatch = None;
-    lines::walk(data, 3, &fields, &skip, &mut |line, bytes, skimmed| {
-        if let Some(r) = skimmed {
-            let alone = skim_json(bytes, &fields, &skip).map(|a| format!("{a:?}"));
-            if alone.as_deref() != Some(format!("{r:?}").as_str()) {
-                mismatch = Some(line);
+    let mut skimmed_lines = 0;
+    lines::walk(
+        data,
+        first_line,
+        &fields,
+        &skip,
+        &mut |line, bytes, skimmed| {
+            if let Some(r) = skimmed {
+                skimmed_lines += 1;
+                let alone = skim_json(bytes, &fields, &skip).map(|a| format!("{a:?}"));
+                if alone.as_deref() != Some(format!("{r:?}").as_str()) {
+                    mismatch = Some(line);
+                }
             }
-        }
-        seen.push((line, bytes.to_vec()));
-    });
+            seen.push((line, bytes.to_vec()));
+        },
+    );
     let text = String::from_utf8_lossy(data);
     prop_assert_eq!(mismatch, None, "{}", text);
     let chunk = Chunk {
         data: Buffer::from(data.to_vec()),
-        first_line: 3,
+        first_line,
         spans: None,
         newlines: Vec::new(),
     };
     let want: Vec<(u64, Vec<u8>)> = chunk.records().map(|(l, b)| (l, b.to_vec())).collect();
     prop_assert_eq!(seen, want, "{}", text);
-    Ok(())
+    Ok(skimmed_lines)
 }
 
 proptest! {
@@ -224,12 +244,12 @@ proptest! {
             data.extend_from_slice(record);
             data.extend_from_slice(seps[k].as_bytes());
         }
-        lines_agree_with_the_chunk(&data)?;
+        lines_agree_with_the_chunk(&data, 3)?;
     }
 
     #[test]
     fn walking_jsonish_lines_finds_the_lines_of_the_chunk(data in jsonish()) {
-        lines_agree_with_the_chunk(&data)?;
+        lines_agree_with_the_chunk(&data, 3)?;
     }
 
     #[test]
@@ -251,14 +271,14 @@ proptest! {
         if let Some(at) = cut {
             data.truncate(at.index(data.len() + 1));
         }
-        walk_agrees_with_framing(&data)?;
+        walk_agrees_with_framing(&data, 256)?;
     }
 
     #[test]
     fn walking_jsonish_text_finds_what_framing_finds(data in jsonish()) {
         let mut text = b"[".to_vec();
         text.extend_from_slice(&data);
-        walk_agrees_with_framing(&text)?;
+        walk_agrees_with_framing(&text, 256)?;
     }
 }
 
@@ -292,4 +312,123 @@ proptest! {
     fn times_round_trip(ms in -62_167_219_200_000i64..253_402_300_799_999) {
         prop_assert_eq!(time::parse(&time::format(ms)), Some(ms));
     }
+}
+
+#[test]
+fn reads_compact_and_pretty_arrays_whole() {
+    let one = r#"{"trace_id":"a","service_type":"ECS","code":403}"#;
+    let two = r#"{"trace_id":"b","service_type":"VPC","s":"x,]}\"y"}"#;
+    for data in [
+        format!("[{one},{two}]"),
+        format!("\u{feff}\n\n[\n  {one},\n  {two}\n]\n"),
+        format!("[ {one} ,\r\n\t{two} ]  "),
+        "[]".to_string(),
+        " [ ] \n".to_string(),
+        format!("[{}]", [one; 50].join(",\n")),
+        format!("[{{\n\"trace_id\": \"c\",\n\"n\": [1,\n2]\n}},\n{two}]"),
+    ] {
+        assert_eq!(
+            walk_agrees_with_framing(data.as_bytes(), 1 << 20).unwrap(),
+            Walked::Complete,
+            "{data}"
+        );
+    }
+    let (seen, _) = walked(b"[\n{\"a\":1},\n\n{\n\"b\":2}]", 1 << 20);
+    let lines: Vec<u64> = seen.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, [2, 4]);
+}
+
+#[test]
+fn leaves_anything_unusual_to_the_framer() {
+    let ok = r#"{"trace_id":"a"}"#;
+    for (data, records) in [
+        // What the skim is unsure of or refuses: the walk stops at that element.
+        (format!(r#"[{ok},{{"s":"\u0041"}},{ok}]"#), 1),
+        (format!(r#"[{ok},{{"s\"":1}}]"#), 1),
+        (format!(r#"[{ok},{{"cts":{{"trace_id":"x"}}}}]"#), 1),
+        (
+            format!("[{ok},{{\"s\":\"\u{e9}\u{65e5}\"}},{{\"t\":\"\\u00e9\"}}]"),
+            2,
+        ),
+        (format!("[{ok},{{\"x\":tru}}]"), 1),
+        // Elements that are not objects, a missing comma, a trailing comma.
+        (format!("[{ok},[1],{ok}]"), 1),
+        (format!("[{ok},\"s\"]"), 1),
+        (format!("[{ok} {ok}]"), 1),
+        (format!("[{ok},]"), 1),
+        // What follows the array, and arrays that do not end.
+        (format!("[{ok}][{ok}]"), 1),
+        (format!("[{ok}] x"), 1),
+        (format!("[{ok}"), 1),
+        (format!("[{ok},"), 1),
+        (format!("[{ok},{{\"a\":"), 1),
+        // White space JSON does not know, and no array at all.
+        (format!("[{ok},\x0c{ok}]"), 1),
+        (ok.to_string(), 0),
+        (String::new(), 0),
+    ] {
+        assert_eq!(
+            walk_agrees_with_framing(data.as_bytes(), 1 << 20).unwrap(),
+            Walked::Stopped { records },
+            "{data}"
+        );
+    }
+    // Invalid UTF-8 in a string, checked in that string alone.
+    let mut bad = format!("[{ok},{{\"s\":\"").into_bytes();
+    bad.extend_from_slice(b"\xc3\x28\"}]");
+    assert_eq!(
+        walk_agrees_with_framing(&bad, 1 << 20).unwrap(),
+        Walked::Stopped { records: 1 }
+    );
+}
+
+#[test]
+fn elements_at_the_record_limit_are_left_to_the_framer() {
+    let long = format!(r#"{{"trace_id":"{}"}}"#, "x".repeat(100));
+    let data = format!(r#"[{{"a":1}},{long},{{"b":2}}]"#);
+    assert_eq!(
+        walk_agrees_with_framing(data.as_bytes(), long.len()).unwrap(),
+        Walked::Stopped { records: 1 }
+    );
+    assert_eq!(
+        walk_agrees_with_framing(data.as_bytes(), long.len() + 1).unwrap(),
+        Walked::Complete
+    );
+}
+
+#[test]
+fn reads_each_line_that_is_one_object_and_hands_over_the_others() {
+    let one = r#"{"trace_id":"a","service_type":"ECS","code":403}"#;
+    let two = r#"{"trace_id":"b","service_type":"VPC"}"#;
+    for (data, skimmed) in [
+        (format!("{one}\n{two}\n"), 2),
+        (format!("{one}\r\n\r\n  {two}  \t\r\n\n"), 2),
+        (format!("\n\n{one}\n{two}"), 2),
+        // Lines the general path reads: text after the object, another kind of value,
+        // an object the skim leaves to serde, an access-log line, broken JSON.
+        (format!("{one} x\n{two}\n"), 1),
+        (format!("[{one}]\n{two}\n"), 1),
+        (format!("{{\"s\":\"\\u0041\"}}\n{two}\n"), 1),
+        (
+            format!("10.0.0.1 - - [20/Nov/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5\n{one}"),
+            1,
+        ),
+        (format!("{{\"a\":\n{one}\n"), 1),
+        // An object over two lines is two broken lines, as the general path sees it.
+        ("{\"a\":\n1}\n".to_string(), 0),
+        // White space JSON does not know, which `trim_ascii` takes off.
+        (format!("\x0c{one}\n{two}\x0c\n{one}\x0b\n"), 1),
+        (String::new(), 0),
+        (" \n\t\n".to_string(), 0),
+    ] {
+        assert_eq!(
+            lines_agree_with_the_chunk(data.as_bytes(), 7).unwrap(),
+            skimmed,
+            "{data:?}"
+        );
+    }
+    // Invalid UTF-8 in a string: the general path reads the line.
+    let mut bad = b"{\"s\":\"\xc3\x28\"}\n".to_vec();
+    bad.extend_from_slice(one.as_bytes());
+    assert_eq!(lines_agree_with_the_chunk(&bad, 7).unwrap(), 1);
 }

@@ -480,35 +480,26 @@ impl<'a> Captured<'a> {
         }
         if let Some(feed) = fields.lookup_key(key) {
             self.feed(feed, key.text, value);
+            // Settled once nothing later in the record can change it: it is a trace (so no
+            // envelope, whatever else it holds), and its service came from a key of the
+            // best priority (a later one cannot replace it).
             if self.skipped == Decided::Open
                 && self.is_trace
-                && matches!(self.best[Field::Service as usize], Some((0, _)))
+                && let Some((0, service)) = self.best[Field::Service as usize]
             {
-                self.decide(skip);
+                self.skipped = decided(service, skip);
             }
         }
-    }
-
-    /// Settles `skipped`, called once nothing later in the record can change whether it
-    /// is skipped: it is a trace (so no envelope, whatever else it holds), and its service
-    /// came from a key of the best priority (a later one cannot replace it).
-    #[cold]
-    #[inline(never)]
-    fn decide(&mut self, skip: &dyn Fn(&str) -> bool) {
-        let Some((0, value)) = self.best[Field::Service as usize] else {
-            return;
-        };
-        self.skipped = match scalar(value) {
-            Some(service) if skip(&service) => Decided::Skipped,
-            _ => Decided::Kept,
-        };
     }
 
     /// What the skim made of a record once all its members were taken: `None` for an
     /// envelope (serde reads those), `Skipped` for a service `skip` accepts.
     fn skimmed(&self, skip: &dyn Fn(&str) -> bool) -> Option<Skimmed<'a>> {
-        if self.skipped == Decided::Skipped {
-            return Some(Skimmed::Skipped);
+        match self.skipped {
+            Decided::Skipped => return Some(Skimmed::Skipped),
+            // A trace, whose final service was asked about already.
+            Decided::Kept => return Some(Skimmed::Record(record_from(&self.best))),
+            Decided::Open => {}
         }
         if self.envelope().is_some() {
             return None;
@@ -588,6 +579,16 @@ impl<'a> Captured<'a> {
         self.cts
             .filter(|v| v.starts_with('{'))
             .or_else(|| self.traces.filter(|v| v.starts_with('[')))
+    }
+}
+
+/// Whether a trace whose final service is the JSON text `service` is skipped.
+#[cold]
+#[inline(never)]
+fn decided(service: &str, skip: &dyn Fn(&str) -> bool) -> Decided {
+    match scalar(service) {
+        Some(service) if skip(&service) => Decided::Skipped,
+        _ => Decided::Kept,
     }
 }
 

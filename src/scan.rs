@@ -373,7 +373,7 @@ const HEAD_BYTES: usize = 64 * 1024;
 /// The first non-blank line in `head` (after a UTF-8 BOM), trimmed, and its 1-based
 /// number.
 fn first_line(head: &[u8]) -> Option<(u64, &[u8])> {
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let head = frame::without_bom(head);
     // A blank line holds only ASCII white space, so the first line that is not blank is
     // the one with the first other byte. Its end is found with memchr: this runs for every
     // file, and in an OBS file (one JSON array on one line) that line is the whole head.
@@ -463,12 +463,7 @@ fn read_source<'s>(
         match process_whole_array(shared, file, data) {
             Walked::Complete => {
                 // As framing counts them: without a byte-order mark.
-                let bom = if data.starts_with(b"\xEF\xBB\xBF") {
-                    3
-                } else {
-                    0
-                };
-                let bytes = data.len() - bom;
+                let bytes = frame::without_bom(data).len();
                 shared.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                 return None;
             }

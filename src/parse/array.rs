@@ -31,15 +31,10 @@ pub fn walk<'a>(
     max_record_bytes: usize,
     each: &mut dyn FnMut(u64, &'a [u8], Skimmed<'a>),
 ) -> Walked {
-    let mut i = if data.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
+    let data = crate::read::frame::without_bom(data);
     // JSON's white space only: the framer decides what anything else means.
     let ws = |i, line| json_ws(data, i, line);
-    let mut line;
-    (i, line) = ws(i, 1);
+    let (mut i, mut line) = ws(0, 1);
     if data.get(i) != Some(&b'[') {
         return Walked::Stopped { records: 0 };
     }

@@ -161,9 +161,17 @@ pub fn frame_bytes(data: &[u8], options: FrameOptions, forced: Option<Framing>) 
     out
 }
 
+/// A UTF-8 byte-order mark, which framing drops before the first record.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading UTF-8 byte-order mark: what framing reads of them.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
 /// Picks the framing from the first bytes of a stream (after a UTF-8 BOM and white space).
 pub fn sniff(head: &[u8]) -> Framing {
-    let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = without_bom(head);
     let Some(first) = start.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Framing::Lines;
     };
@@ -225,9 +233,9 @@ fn frame_stream(
     // seen whole even with tiny chunks.
     buf.fill(reader, 64 * 1024).map_err(|e| read_error(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
-    if buf.starts_with(b"\xEF\xBB\xBF") {
-        buf.consume(3);
-        stats.bytes += 3;
+    if buf.starts_with(BOM) {
+        buf.consume(BOM.len());
+        stats.bytes += BOM.len() as u64;
     }
     match framing {
         Framing::Lines => lines(reader, buf, options, stats, chunks, events),

@@ -109,12 +109,11 @@ fn walk<'a>(
     mut member: impl FnMut(Key<'a>, &'a str),
 ) -> Option<()> {
     let bytes = s.b;
-    s.ws();
-    if s.next()? != b'{' {
+    if s.token()? != b'{' {
         return None;
     }
-    s.items(b'}', |s| {
-        let (start, end, escaped) = s.key()?;
+    s.items(b'}', |s, c| {
+        let (start, end, escaped) = s.key(c)?;
         // An escaped key is not its JSON text: leave it to serde.
         if escaped {
             return None;
@@ -229,37 +228,57 @@ impl<'a> Skim<'a> {
         Some((start, end, escaped))
     }
 
-    /// Items separated by commas up to `close`, the opening byte consumed; `item` reads one.
+    /// The next byte that is not white space, consumed. Tokens are compact in nearly every
+    /// record, so the byte at hand is taken without entering the white-space loop; every
+    /// token's first byte is above a space and every white-space byte is not.
     #[inline(always)]
-    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.ws();
-        if self.peek()? == close {
+    fn token(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        if c > b' ' {
             self.i += 1;
+            return Some(c);
+        }
+        self.ws();
+        self.next()
+    }
+
+    /// Items separated by commas up to `close`, the opening byte consumed; `item` reads one
+    /// from its first byte, already consumed.
+    #[inline(always)]
+    fn items(
+        &mut self,
+        close: u8,
+        mut item: impl FnMut(&mut Self, u8) -> Option<()>,
+    ) -> Option<()> {
+        let mut c = self.token()?;
+        if c == close {
             return Some(());
         }
         loop {
-            item(self)?;
-            self.ws();
-            match self.next()? {
-                b',' => self.ws(),
+            item(self, c)?;
+            match self.token()? {
+                b',' => c = self.token()?,
                 c if c == close => return Some(()),
                 _ => return None,
             }
         }
     }
 
-    /// A member's key and its `:`: (start, end, escaped) of the key's content.
+    /// A member's key, from its first byte, and its `:`: (start, end, escaped) of the key's
+    /// content.
     #[inline(always)]
-    fn key(&mut self) -> Option<(usize, usize, bool)> {
-        if self.next()? != b'"' {
+    fn key(&mut self, first: u8) -> Option<(usize, usize, bool)> {
+        if first != b'"' {
             return None;
         }
         let key = self.string()?;
-        self.ws();
-        if self.next()? != b':' {
+        if self.token()? != b':' {
             return None;
         }
-        self.ws();
+        // The value's text starts at its first byte: `walk` takes it from here.
+        if self.peek()? <= b' ' {
+            self.ws();
+        }
         Some(key)
     }
 
@@ -267,28 +286,33 @@ impl<'a> Skim<'a> {
     /// call.
     #[inline(always)]
     fn member_value(&mut self, depth: usize) -> Option<()> {
-        if self.peek() == Some(b'"') {
-            self.i += 1;
-            self.string().map(drop)
-        } else {
-            self.value(depth)
+        let first = self.token()?;
+        self.item_value(first, depth)
+    }
+
+    /// `value` from its first byte, with a string read inline.
+    #[inline(always)]
+    fn item_value(&mut self, first: u8, depth: usize) -> Option<()> {
+        match first {
+            b'"' => self.string().map(drop),
+            c => self.value(c, depth),
         }
     }
 
-    /// Any JSON value, checked and skipped.
-    fn value(&mut self, depth: usize) -> Option<()> {
-        match self.next()? {
+    /// Any JSON value from its first byte `first`, already consumed: checked and skipped.
+    fn value(&mut self, first: u8, depth: usize) -> Option<()> {
+        match first {
             b'"' => self.string().map(drop),
             b'{' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.items(b'}', |s| {
-                    s.key()?;
+                self.items(b'}', |s, c| {
+                    s.key(c)?;
                     s.member_value(depth)
                 })
             }
             b'[' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.items(b']', |s| s.member_value(depth))
+                self.items(b']', |s, c| s.item_value(c, depth))
             }
             b't' => self.literal(b"rue"),
             b'f' => self.literal(b"alse"),

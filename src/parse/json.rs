@@ -219,25 +219,48 @@ mod tests {
             "\\n",
             "\\r",
             "\\t",
-            "\\u0041",
-            "\\ud83d\\ude00",
             "xyz",
             " ",
             "{",
             "\\\\u0041",
+            // Runs longer than the unescaper's blocks of sixteen, one with a character of
+            // several bytes across a block's edge.
+            "0123456789abcdefghij",
+            "0123456789abcdeé",
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789",
+            // Last, so the long strings can leave them out: with a `\u` escape a string is
+            // serde's to read, not the unescaper's.
+            "\\u0041",
+            "\\ud83d\\ude00",
         ];
         let mut state = 7u64;
-        for _ in 0..5000 {
+        for round in 0..20_000 {
             let mut raw = String::from("\"");
-            for _ in 0..(state % 9) {
+            // Short strings, and longer ones that end in the unescaper's tail and blocks.
+            let (count, choices) = if round % 2 == 0 {
+                (9, pieces.len())
+            } else {
+                (40, pieces.len() - 2)
+            };
+            for _ in 0..(state % count) {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                raw.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+                raw.push_str(pieces[(state >> 33) as usize % choices]);
             }
             raw.push('"');
             let want: String = serde_json::from_str(&raw).expect("valid string");
             assert_eq!(as_str(&raw).as_deref(), Some(want.as_str()), "{raw}");
+            // Without a `\u` escape the unescaper reads it all itself: serde, where
+            // `as_str` falls back to, would hide a wrong cut.
+            let inner = &raw[1..raw.len() - 1];
+            if let (1, Some(first)) = (round % 2, crate::bytes::backslash(inner.as_bytes())) {
+                assert_eq!(
+                    unescape(inner, first).as_deref(),
+                    Some(want.as_str()),
+                    "{raw}"
+                );
+            }
         }
     }
 }

@@ -223,8 +223,7 @@ mod tests {
             " ",
             "{",
             "\\\\u0041",
-            // Runs longer than the unescaper's blocks of sixteen, one with a character of
-            // several bytes across a block's edge.
+            // Long runs between escapes, one ending in a character of several bytes.
             "0123456789abcdefghij",
             "0123456789abcdeé",
             "0123456789abcdefghijklmnopqrstuvwxyz0123456789",
@@ -236,7 +235,7 @@ mod tests {
         let mut state = 7u64;
         for round in 0..20_000 {
             let mut raw = String::from("\"");
-            // Short strings, and longer ones that end in the unescaper's tail and blocks.
+            // Short strings, and long ones whose first backslash lies anywhere.
             let (count, choices) = if round % 2 == 0 {
                 (9, pieces.len())
             } else {

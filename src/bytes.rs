@@ -118,12 +118,19 @@ fn string_end_from<const WIDE: bool>(bytes: &[u8], mut at: usize) -> Option<(usi
 }
 
 /// The index of the first space or tab in `bytes` from `at` on, or `bytes.len()`: where
-/// an access-log field ends. Sixteen bytes a step; the last few bytes of a line are read as
-/// the end of its last sixteen, not one by one. Needs `at <= bytes.len()`.
+/// an access-log field ends. Needs `at <= bytes.len()`.
 #[inline]
-pub fn blank(bytes: &[u8], mut at: usize) -> usize {
+pub fn blank(bytes: &[u8], at: usize) -> usize {
+    first_in_blocks(bytes, at, [b' ', b'\t'])
+}
+
+/// The index of the first byte from `at` on that is one of `needles`, or `bytes.len()`:
+/// sixteen bytes a step, and the last few bytes read as the end of the last sixteen
+/// (overlapping the step before), not one by one. Needs `at <= bytes.len()`.
+#[inline(always)]
+fn first_in_blocks<const N: usize>(bytes: &[u8], mut at: usize, needles: [u8; N]) -> usize {
     while at + 16 <= bytes.len() {
-        let found = blanks16(bytes, at);
+        let found = equal16(bytes, at, needles);
         if found != 0 {
             return at + found.trailing_zeros() as usize;
         }
@@ -131,8 +138,9 @@ pub fn blank(bytes: &[u8], mut at: usize) -> usize {
     }
     match bytes.len().checked_sub(16) {
         Some(base) => {
-            // `at - base` is at most 16, and the mask has 16 bits.
-            let found = blanks16(bytes, base) >> (at - base);
+            // `at - base` is at most 16, and the mask has 16 bits; the bytes before `at`
+            // were searched above.
+            let found = equal16(bytes, base, needles) >> (at - base);
             if found == 0 {
                 bytes.len()
             } else {
@@ -141,16 +149,16 @@ pub fn blank(bytes: &[u8], mut at: usize) -> usize {
         }
         None => bytes[at..]
             .iter()
-            .position(|&c| c == b' ' || c == b'\t')
+            .position(|c| needles.contains(c))
             .map_or(bytes.len(), |k| at + k),
     }
 }
 
-/// Bit k set when `bytes[at + k]` is a space or a tab, for the sixteen bytes from `at`.
-/// Needs `at + 16 <= bytes.len()`.
+/// Bit k set when `bytes[at + k]` is one of `needles` (at least one), for the sixteen
+/// bytes from `at`. Needs `at + 16 <= bytes.len()`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn blanks16(bytes: &[u8], at: usize) -> u32 {
+fn equal16<const N: usize>(bytes: &[u8], at: usize, needles: [u8; N]) -> u32 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
     };
@@ -159,27 +167,28 @@ fn blanks16(bytes: &[u8], at: usize) -> u32 {
     // any alignment).
     unsafe {
         let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-        let blank = _mm_or_si128(
-            _mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8)),
-            _mm_cmpeq_epi8(x, _mm_set1_epi8(b'\t' as i8)),
-        );
-        _mm_movemask_epi8(blank) as u32
+        let eq = |needle: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(needle as i8));
+        let mut hit = eq(needles[0]);
+        for &needle in &needles[1..] {
+            hit = _mm_or_si128(hit, eq(needle));
+        }
+        _mm_movemask_epi8(hit) as u32
     }
 }
 
+/// `equal16` without SSE2.
 #[cfg(not(target_arch = "x86_64"))]
-fn blanks16(bytes: &[u8], at: usize) -> u32 {
+fn equal16<const N: usize>(bytes: &[u8], at: usize, needles: [u8; N]) -> u32 {
     bytes[at..at + 16]
         .iter()
         .enumerate()
-        .fold(0, |m, (k, &c)| m | u32::from(c == b' ' || c == b'\t') << k)
+        .fold(0, |m, (k, c)| m | u32::from(needles.contains(c)) << k)
 }
 
 /// The index of the first backslash in `bytes`. Most string values a record's fields take
-/// (ids, names, paths) are short: they are searched inline, sixteen bytes a step with the
-/// last step ending at the end (overlapping the one before), or as two overlapping words
-/// under sixteen bytes, as a call to `memchr` costs more than their whole search; longer
-/// ones go to `memchr`.
+/// (ids, names, paths) are short: they are searched inline (`first_in_blocks`, or two
+/// overlapping words under sixteen bytes), as a call to `memchr` costs more than their
+/// whole search; longer ones go to `memchr`.
 #[inline]
 pub fn backslash(bytes: &[u8]) -> Option<usize> {
     let len = bytes.len();
@@ -187,18 +196,8 @@ pub fn backslash(bytes: &[u8]) -> Option<usize> {
         return memchr::memchr(b'\\', bytes);
     }
     if len >= 16 {
-        let mut at = 0;
-        while at + 16 <= len {
-            let found = backslashes16(bytes, at);
-            if found != 0 {
-                return Some(at + found.trailing_zeros() as usize);
-            }
-            at += 16;
-        }
-        // The last sixteen bytes, of which those before `at` are known to hold none.
-        let base = len - 16;
-        let found = backslashes16(bytes, base) >> (at - base);
-        return (found != 0).then(|| at + found.trailing_zeros() as usize);
+        let at = first_in_blocks(bytes, 0, [b'\\']);
+        return (at < len).then_some(at);
     }
     if len >= 8 {
         let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
@@ -221,32 +220,6 @@ fn backslash_in_word(word: u64) -> Option<usize> {
     // can set bits only above a zero byte).
     let zero = x.wrapping_sub(ONES) & !x & HIGH;
     (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
-}
-
-/// Bit k set when `bytes[at + k]` is a backslash, for the sixteen bytes from `at`. Needs
-/// `at + 16 <= bytes.len()`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn backslashes16(bytes: &[u8], at: usize) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let block = &bytes[at..at + 16];
-    // SAFETY: SSE2 is in the x86_64 baseline; the load reads exactly `block` (16 bytes)
-    // and accepts any alignment.
-    unsafe {
-        let x = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
-        _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(b'\\' as i8))) as u32
-    }
-}
-
-/// `backslashes16` without SSE2.
-#[cfg(not(target_arch = "x86_64"))]
-fn backslashes16(bytes: &[u8], at: usize) -> u32 {
-    bytes[at..at + 16]
-        .iter()
-        .enumerate()
-        .fold(0, |m, (k, &c)| m | u32::from(c == b'\\') << k)
 }
 
 /// The character the escape `\c` stands for; `None` for `\u` (left to a full parser) and

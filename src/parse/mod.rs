@@ -495,20 +495,21 @@ impl<'a> Captured<'a> {
     /// What the skim made of a record once all its members were taken: `None` for an
     /// envelope (serde reads those), `Skipped` for a service `skip` accepts.
     fn skimmed(&self, skip: &dyn Fn(&str) -> bool) -> Option<Skimmed<'a>> {
-        match self.skipped {
-            Decided::Skipped => return Some(Skimmed::Skipped),
+        let decision = match self.skipped {
+            Decided::Open => {
+                if self.envelope().is_some() {
+                    return None;
+                }
+                self.best[Field::Service as usize]
+                    .map_or(Decided::Kept, |(_, service)| decided(service, skip))
+            }
             // A trace, whose final service was asked about already.
-            Decided::Kept => return Some(Skimmed::Record(record_from(&self.best))),
-            Decided::Open => {}
-        }
-        if self.envelope().is_some() {
-            return None;
-        }
-        let service = self.best[Field::Service as usize].and_then(|(_, v)| scalar(v));
-        if service.is_some_and(|s| skip(&s)) {
-            return Some(Skimmed::Skipped);
-        }
-        Some(Skimmed::Record(record_from(&self.best)))
+            settled => settled,
+        };
+        Some(match decision {
+            Decided::Skipped => Skimmed::Skipped,
+            _ => Skimmed::Record(record_from(&self.best)),
+        })
     }
 
     fn new() -> Captured<'a> {
@@ -582,7 +583,9 @@ impl<'a> Captured<'a> {
     }
 }
 
-/// Whether a trace whose final service is the JSON text `service` is skipped.
+/// Whether a record whose final service is the JSON text `service` is skipped. Out of
+/// line and marked cold: `Captured::member` runs it at most once a record, and its code
+/// for every other member stays small.
 #[cold]
 #[inline(never)]
 fn decided(service: &str, skip: &dyn Fn(&str) -> bool) -> Decided {

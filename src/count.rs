@@ -10,6 +10,7 @@ use crate::catalog::{ActionId, Catalog};
 use crate::classify::{Call, Cause, Outcome};
 use crate::parse::Record;
 use crate::parse::time::Millis;
+use crate::proven::{Held, INLINE_WORDS, Proven};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -285,77 +286,6 @@ pub struct Scope {
 /// What inference concluded for one `PendingKey`: the (possibly narrowed) actions, the
 /// cause and the missing permissions joined with `|`.
 pub type Verdict = (Vec<ActionId>, Cause, String);
-
-/// Evidence of held permissions per (project, user) (`who` keys), as bit sets over the
-/// catalog's permissions: memory is a few words per pair, and recording an allowed call is
-/// one lookup and a few word operations.
-pub type Proven = HashMap<(u64, u64), Held>;
-
-/// Words of a `Held` set kept in the table entry itself: 128 permissions, more than the
-/// built-in catalog's 101. Each word more is 8 bytes in every (project, user) entry, and
-/// each worker keeps an evidence map of its own until it folds it into the shared tally.
-const INLINE_WORDS: usize = 2;
-
-/// A set of permissions as bits over `Catalog::permissions`, the first `INLINE_WORDS`
-/// words inline: recording an allowed call then touches the table entry only, not a
-/// second allocation (that second cache miss was a third of counting an ECS trace).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Held {
-    inline: [u64; INLINE_WORDS],
-    /// Words from `INLINE_WORDS` on, only for catalogs with more permissions. Boxed twice
-    /// so that the entry holds one pointer, not a slice's pointer and length: an entry is
-    /// then 40 bytes with its key, not 48.
-    more: Option<Box<Box<[u64]>>>,
-}
-
-impl Held {
-    /// Word `w` of the set, for writing; grows `more` when needed.
-    fn word_mut(&mut self, w: usize) -> &mut u64 {
-        if w < INLINE_WORDS {
-            return &mut self.inline[w];
-        }
-        let i = w - INLINE_WORDS;
-        let more = self.more.get_or_insert_with(Default::default);
-        if more.len() <= i {
-            let mut grown = more.to_vec();
-            grown.resize(i + 1, 0);
-            **more = grown.into_boxed_slice();
-        }
-        &mut more[i]
-    }
-
-    /// The words of the set in order (trailing words may be missing: they are zero).
-    fn words(&self) -> impl Iterator<Item = u64> + '_ {
-        self.inline
-            .iter()
-            .chain(self.more.iter().flat_map(|m| m.iter()))
-            .copied()
-    }
-
-    /// Whether permission `index` is in the set.
-    pub fn contains(&self, index: usize) -> bool {
-        let w = index / 64;
-        let word = match w.checked_sub(INLINE_WORDS) {
-            None => self.inline[w],
-            Some(i) => self
-                .more
-                .as_ref()
-                .and_then(|m| m.get(i))
-                .copied()
-                .unwrap_or(0),
-        };
-        word & (1 << (index % 64)) != 0
-    }
-
-    /// Adds every permission of `other`.
-    fn union(&mut self, other: &Held) {
-        for (w, bits) in other.words().enumerate() {
-            if bits != 0 {
-                *self.word_mut(w) |= bits;
-            }
-        }
-    }
-}
 
 /// Everything counted for one project.
 #[derive(Debug, Clone, Default)]
@@ -825,9 +755,7 @@ impl Tally {
             a.denied += b.denied;
         }
         self.denied_calls.extend(other.denied_calls);
-        for (pair, set) in other.proven {
-            self.proven.entry(pair).or_default().union(&set);
-        }
+        self.proven.merge(other.proven);
         for (key, parts) in other.scopes {
             self.scopes.entry(key).or_insert(parts);
         }
@@ -854,6 +782,7 @@ impl Tally {
     /// into the denials rows with their inferred cause, and rewrites their denied_calls
     /// rows. Call once, after every tally is merged.
     pub fn infer(&mut self, catalog: &Catalog) {
+        self.proven.settle();
         let mut verdicts: HashMap<PendingKey, u32> = HashMap::default();
         let mut verdict_list: Vec<Verdict> = Vec::new();
         let mut verdict_ids: HashMap<Verdict, u32> = HashMap::default();
@@ -877,7 +806,7 @@ impl Tally {
             if current.as_ref().is_none_or(|(p, _)| *p != pair) {
                 let held = self
                     .proven
-                    .get(&pair)
+                    .get(pair.0, pair.1)
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
                 current = Some((pair, held));
@@ -924,7 +853,7 @@ impl Tally {
             None => {
                 let held = self
                     .proven
-                    .get(&(project, user))
+                    .get(project, user)
                     .map(|set| held_by(catalog, set))
                     .unwrap_or_default();
                 inferred = infer_cause(catalog, Some(&held), &row.actions);
@@ -943,19 +872,24 @@ fn prove(proven: &mut Proven, catalog: &Catalog, project: &str, user: &str, acti
     let Some((first, rest)) = actions.split_first() else {
         return;
     };
-    let held = proven.entry((who(project), who(user))).or_default();
+    let (project, user) = (who(project), who(user));
     let info = &catalog.actions[*first as usize];
+    // The inline words go through the queue; any past them (large catalogs only) at once.
+    let mut inline = [0; INLINE_WORDS];
+    let mut add = |w: usize, bits: u64| match inline.get_mut(w) {
+        Some(word) => *word |= bits,
+        None => proven.add_word(project, user, w, bits),
+    };
     for (w, first_word) in info.depends_set.iter().enumerate() {
         let shared = rest.iter().fold(*first_word, |acc, a| {
             acc & catalog.actions[*a as usize].depends_set[w]
         });
-        if shared != 0 {
-            *held.word_mut(w) |= shared;
-        }
+        add(w, shared);
     }
     if rest.is_empty() {
-        *held.word_mut(info.permission / 64) |= 1 << (info.permission % 64);
+        add(info.permission / 64, 1 << (info.permission % 64));
     }
+    proven.add(project, user, inline);
 }
 
 /// The permissions in a bit set, by name.
@@ -1242,28 +1176,6 @@ mod tests {
     }
 
     #[test]
-    fn held_sets_reach_past_their_inline_words() {
-        // Permission indexes inside and past the inline words, as a catalog with more
-        // than 128 permissions has.
-        assert_eq!(std::mem::size_of::<((u64, u64), Held)>(), 40);
-        let mut a = Held::default();
-        let mut b = Held::default();
-        for i in [0, 63, 64, 255] {
-            *a.word_mut(i / 64) |= 1 << (i % 64);
-        }
-        for i in [256, 700] {
-            *b.word_mut(i / 64) |= 1 << (i % 64);
-        }
-        assert!(a.contains(255) && !a.contains(256) && !a.contains(10_000));
-        assert!(b.contains(700) && !b.contains(699) && !b.contains(0));
-        a.union(&b);
-        let held: Vec<usize> = (0..1000).filter(|i| a.contains(*i)).collect();
-        assert_eq!(held, [0, 63, 64, 255, 256, 700]);
-        b.union(&Held::default());
-        assert_eq!((0..1000).filter(|i| b.contains(*i)).count(), 2);
-    }
-
-    #[test]
     fn templates() {
         let template = |path: &str| {
             // Appended after what the buffer holds.
@@ -1389,7 +1301,8 @@ mod tests {
             "v",
             &ids(&c, &["ecs:servers:start", "ecs:servers:stop"]),
         );
-        let u = held_by(&c, &proven[&(who("p"), who("u"))]);
+        proven.settle();
+        let u = held_by(&c, proven.get(who("p"), who("u")).expect("proven"));
         let mut u: Vec<&String> = u.iter().collect();
         u.sort();
         assert_eq!(
@@ -1397,7 +1310,7 @@ mod tests {
             ["ecs:servers:get", "ecs:servers:list", "ecs:servers:stop"]
         );
         // Two candidates prove only the dependency both need, not either action.
-        let v = held_by(&c, &proven[&(who("p"), who("v"))]);
+        let v = held_by(&c, proven.get(who("p"), who("v")).expect("proven"));
         let v: Vec<&String> = v.iter().collect();
         assert_eq!(v, ["ecs:servers:list"]);
     }

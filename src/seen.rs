@@ -171,16 +171,9 @@ impl Seen {
             return;
         }
         let slot = IdTable::slot_of(IdTable::stored(hash), len);
+        // A stale address (the table grown meanwhile) is harmless: see `hint::prefetch`.
         let at = shard.slots.load(Ordering::Relaxed).wrapping_add(slot);
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch reads nothing the program sees and cannot fault, whatever
-        // the address (a stale one after the table grew included).
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(at.cast_const().cast());
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = at;
+        crate::hint::prefetch(at.cast_const().cast());
     }
 
     /// Bytes held by the tables (checked by the tests against the 16-bytes-per-id bound).

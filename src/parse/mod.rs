@@ -734,29 +734,48 @@ fn scalar(raw: &str) -> Option<Cow<'_, str>> {
 /// The user of a CTS-style object (`name`, else `id`) or a plain string. A string holding
 /// JSON is read as that object.
 fn user_of(raw: &str) -> Option<Cow<'_, str>> {
+    if raw.starts_with('{') {
+        // The object itself, read by the skim or serde already: it is valid JSON.
+        return user_in(raw, true);
+    }
     let text = as_text(raw)?;
     if !text.trim_start().starts_with('{') {
         return Some(text);
     }
+    // JSON inside a string: nothing has checked it yet.
     match text {
-        Cow::Borrowed(obj) => user_in(obj),
-        Cow::Owned(obj) => user_in(&obj).map(|s| Cow::Owned(s.into_owned())),
+        Cow::Borrowed(obj) => user_in(obj, false),
+        Cow::Owned(obj) => user_in(&obj, false).map(|s| Cow::Owned(s.into_owned())),
     }
 }
 
-fn user_in(object: &str) -> Option<Cow<'_, str>> {
+/// The identity in the object text `object` (see `user_of`). `valid` says it is known to
+/// be valid JSON: the walk may then stop at the first usable `name`, as nothing after it
+/// can change the answer, where text not yet checked is read to its end.
+fn user_in(object: &str, valid: bool) -> Option<Cow<'_, str>> {
     // The skim reads the object without building anything; repeated members keep the
     // first, as serde's fallback below does.
     let mut found: [Option<&str>; 3] = [None; 3];
-    let skimmed = skim::members_of_text(object, |key, value| {
+    let mut take = |key: skim::Key<'_>, value| {
         let slot = match key.text {
             "name" => 0,
             "user_name" => 1,
             "id" => 2,
-            _ => return,
+            _ => return std::ops::ControlFlow::Continue(()),
         };
-        found[slot].get_or_insert(value);
-    });
+        let first = *found[slot].get_or_insert(value);
+        if valid && slot == 0 && scalar(first).is_some() {
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    };
+    let skimmed = if valid {
+        skim::leading_members_of_valid(object, take)
+    } else {
+        skim::members_of_text(object, |key, value| {
+            let _ = take(key, value);
+        })
+    };
     if skimmed.is_some() {
         return found.into_iter().flatten().find_map(scalar);
     }
@@ -1111,12 +1130,14 @@ mod tests {
             r#"{"name":"unclosed"#,
             r#"{}"#,
         ] {
-            assert_eq!(user_in(object), user_in_serde(object), "{object}");
+            same_user_either_way(object);
         }
-        assert_eq!(
-            user_in(r#"{"name":"first","name":"second"}"#).as_deref(),
-            Some("first")
-        );
+        for valid in [false, true] {
+            assert_eq!(
+                user_in(r#"{"name":"first","name":"second"}"#, valid).as_deref(),
+                Some("first")
+            );
+        }
         // And objects pieced together at random, mostly valid, some broken.
         let keys = [
             r#""name""#,
@@ -1153,11 +1174,20 @@ mod tests {
                     object.insert_str(at, junk[next(junk.len())]);
                 }
             }
-            let user = user_in(&object);
-            assert_eq!(user, user_in_serde(&object), "{object}");
-            named += usize::from(user.is_some());
+            named += usize::from(same_user_either_way(&object));
         }
         assert!(named > 200, "only {named} objects named a user");
+    }
+
+    /// Checks that `user_in` reads `object` as serde does, and, when it is valid JSON,
+    /// also when told so (the walk may then stop early); whether it named a user.
+    fn same_user_either_way(object: &str) -> bool {
+        let user = user_in(object, false);
+        assert_eq!(user, user_in_serde(object), "{object}");
+        if serde_json::from_str::<serde::de::IgnoredAny>(object).is_ok() {
+            assert_eq!(user_in(object, true), user, "{object} (valid)");
+        }
+        user.is_some()
     }
 
     #[test]

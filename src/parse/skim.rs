@@ -12,6 +12,7 @@
 //! says where it ends.
 
 use crate::bytes::{head16, string_end};
+use std::ops::ControlFlow;
 
 /// Deeper than this, give up: serde_json refuses nesting beyond 128 levels, and real
 /// traces are a few levels deep.
@@ -39,17 +40,40 @@ impl<'a> Key<'a> {
 /// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
-pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members<'a>(bytes: &'a [u8], mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
     // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
     // one. Bytes outside strings must be ASCII grammar anyway.
-    walk(&mut Skim::new(bytes, Utf8::Unchecked), false, member)
+    walk(&mut Skim::new(bytes, Utf8::Unchecked), false, |k, v| {
+        member(k, v);
+        ControlFlow::Continue(())
+    })
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
-pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     walk(
         &mut Skim::new(text.as_bytes(), Utf8::Checked),
+        false,
+        |k, v| {
+            member(k, v);
+            ControlFlow::Continue(())
+        },
+    )
+}
+
+/// The members of `object`, JSON text already known to be one valid object (a value the
+/// skim or serde read), up to the first for which `member` says `Break`: what is past it
+/// is neither read nor checked. `None` where the skim is unsure (see the module
+/// invariant), as for `members`.
+pub fn leading_members_of_valid<'a>(
+    object: &'a str,
+    member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
+) -> Option<()> {
+    // Its validity is the caller's promise; the tests' builds hold every caller to it.
+    debug_assert!(serde_json::from_str::<serde::de::IgnoredAny>(object).is_ok());
+    walk(
+        &mut Skim::new(object.as_bytes(), Utf8::Checked),
         false,
         member,
     )
@@ -69,7 +93,11 @@ pub fn members_prefix<'a>(
 ) -> Option<Extent> {
     let mut s = Skim::new(bytes, Utf8::PerString);
     s.within_line = within_line;
-    walk(&mut s, true, member)?;
+    let mut member = member;
+    walk(&mut s, true, |k, v| {
+        member(k, v);
+        ControlFlow::Continue(())
+    })?;
     Some(Extent {
         end: s.i,
         newlines: s.newlines,
@@ -99,20 +127,22 @@ enum Utf8 {
 }
 
 /// The walk behind `members` and `members_prefix`, from `s.i` to just past the object,
-/// which must end `s.b` (but for white space) unless `prefix`. Invariant: every member it
+/// which must end `s.b` (but for white space) unless `prefix`, or up to the member for
+/// which `member` breaks (then `Some` and `s.i` just past that member's value). Invariant: every member it
 /// hands over is valid UTF-8. Either the whole of the buffer has been checked by then, or
 /// every string so far was ASCII or checked alone (`Skim::string`), and every byte outside
 /// strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
 fn walk<'a>(
     s: &mut Skim<'a>,
     prefix: bool,
-    mut member: impl FnMut(Key<'a>, &'a str),
+    mut member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
 ) -> Option<()> {
     let bytes = s.b;
     if s.token()? != b'{' {
         return None;
     }
-    s.items(b'}', |s, c| {
+    let mut stopped = false;
+    let walked = s.items(b'}', |s, c| {
         let (start, end, escaped) = s.key(c)?;
         // An escaped key is not its JSON text: leave it to serde.
         if escaped {
@@ -140,9 +170,15 @@ fn walk<'a>(
             text: key,
             head: head16(bytes, start, end),
         };
-        member(key, value);
-        Some(())
-    })?;
+        // Leaving the items by `None` is how a walk stops early; `stopped` tells it apart
+        // from invalid input.
+        stopped = member(key, value).is_break();
+        (!stopped).then_some(())
+    });
+    if stopped {
+        return Some(());
+    }
+    walked?;
     if prefix {
         return Some(());
     }
@@ -376,6 +412,29 @@ mod tests {
             out.push((k.text.to_string(), v.to_string()))
         })?;
         Some(out)
+    }
+
+    #[test]
+    fn a_walk_told_to_stop_hands_over_nothing_after() {
+        let text = r#"{"a":1,"b":{"c":[2]},"d":"e"}"#;
+        for (stop, want) in [("a", "a"), ("b", "ab"), ("d", "abd"), ("x", "abd")] {
+            let mut keys = String::new();
+            let walked = leading_members_of_valid(text, |k, _| {
+                keys.push_str(k.text);
+                if k.text == stop {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            assert_eq!((walked, keys.as_str()), (Some(()), want), "stop at {stop}");
+        }
+        // Unsure (an escaped key) before the stop: left to serde, as `members` does.
+        let escaped = r#"{"\u0061":1,"b":2}"#;
+        assert_eq!(
+            leading_members_of_valid(escaped, |_, _| ControlFlow::Break(())),
+            None
+        );
     }
 
     #[test]

@@ -40,26 +40,30 @@ impl<'a> Key<'a> {
 /// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
 /// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
 /// valid JSON object (see the module invariant); `member` may have been called by then.
-pub fn members<'a>(bytes: &'a [u8], mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
     // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
     // one. Bytes outside strings must be ASCII grammar anyway.
-    walk(&mut Skim::new(bytes, Utf8::Unchecked), false, |k, v| {
-        member(k, v);
-        ControlFlow::Continue(())
-    })
+    walk(&mut Skim::new(bytes, Utf8::Unchecked), false, every(member))
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
-pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     walk(
         &mut Skim::new(text.as_bytes(), Utf8::Checked),
         false,
-        |k, v| {
-            member(k, v);
-            ControlFlow::Continue(())
-        },
+        every(member),
     )
+}
+
+/// A `walk` callback that takes every member.
+fn every<'a>(
+    mut member: impl FnMut(Key<'a>, &'a str),
+) -> impl FnMut(Key<'a>, &'a str) -> ControlFlow<()> {
+    move |key, value| {
+        member(key, value);
+        ControlFlow::Continue(())
+    }
 }
 
 /// The members of `object`, JSON text already known to be one valid object (a value the
@@ -93,11 +97,7 @@ pub fn members_prefix<'a>(
 ) -> Option<Extent> {
     let mut s = Skim::new(bytes, Utf8::PerString);
     s.within_line = within_line;
-    let mut member = member;
-    walk(&mut s, true, |k, v| {
-        member(k, v);
-        ControlFlow::Continue(())
-    })?;
+    walk(&mut s, true, every(member))?;
     Some(Extent {
         end: s.i,
         newlines: s.newlines,
@@ -128,8 +128,8 @@ enum Utf8 {
 
 /// The walk behind `members` and `members_prefix`, from `s.i` to just past the object,
 /// which must end `s.b` (but for white space) unless `prefix`, or up to the member for
-/// which `member` breaks (then `Some` and `s.i` just past that member's value). Invariant: every member it
-/// hands over is valid UTF-8. Either the whole of the buffer has been checked by then, or
+/// which `member` breaks (then `Some`, with `s.i` just past that member's value).
+/// Invariant: every member it hands over is valid UTF-8. Either the whole of the buffer has been checked by then, or
 /// every string so far was ASCII or checked alone (`Skim::string`), and every byte outside
 /// strings is ASCII grammar (a byte from 0x80 up there is a syntax error).
 fn walk<'a>(

@@ -73,9 +73,97 @@ pub struct DenialStats {
     pub calls: u64,
     /// Distinct users, as their numbers in the tally's `UserIndex` (of 64-bit hashes: only
     /// their count is reported; collisions about n²/2⁶⁵).
-    pub users: HashSet<u32>,
+    pub users: UserSet,
     pub seen: Span,
 }
+
+/// Users a `UserSet` keeps inline.
+const FEW_USERS: usize = 3;
+
+/// The distinct users of a denials.csv row, as `UserIndex` numbers: up to `FEW_USERS`
+/// inline, more in a set of their own. Most rows of a bad day have one or two users, and a
+/// set for each (an allocation of some 100 bytes) was most of a row's memory.
+#[derive(Debug, Clone)]
+pub enum UserSet {
+    /// `users[..len]`, distinct.
+    Few {
+        len: u8,
+        users: [u32; FEW_USERS],
+    },
+    Many(Box<HashSet<u32>>),
+}
+
+impl Default for UserSet {
+    fn default() -> UserSet {
+        UserSet::Few {
+            len: 0,
+            users: [0; FEW_USERS],
+        }
+    }
+}
+
+impl UserSet {
+    /// Adds `user`; true when it was not in the set yet.
+    pub fn insert(&mut self, user: u32) -> bool {
+        match self {
+            UserSet::Few { len, users } => {
+                let n = usize::from(*len);
+                if users[..n].contains(&user) {
+                    return false;
+                }
+                if n < FEW_USERS {
+                    users[n] = user;
+                    *len += 1;
+                } else {
+                    let mut many: HashSet<u32> = users.iter().copied().collect();
+                    many.insert(user);
+                    *self = UserSet::Many(Box::new(many));
+                }
+                true
+            }
+            UserSet::Many(many) => many.insert(user),
+        }
+    }
+
+    /// Whether `user` is in the set.
+    pub fn contains(&self, user: u32) -> bool {
+        match self {
+            UserSet::Few { len, users } => users[..usize::from(*len)].contains(&user),
+            UserSet::Many(many) => many.contains(&user),
+        }
+    }
+
+    /// Number of distinct users.
+    pub fn len(&self) -> usize {
+        match self {
+            UserSet::Few { len, .. } => usize::from(*len),
+            UserSet::Many(many) => many.len(),
+        }
+    }
+
+    /// Whether the set has no user.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The users, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let (few, many) = match self {
+            UserSet::Few { len, users } => (&users[..usize::from(*len)], None),
+            UserSet::Many(many) => (&[][..], Some(many.iter())),
+        };
+        few.iter().chain(many.into_iter().flatten()).copied()
+    }
+}
+
+/// Equal when they hold the same users, in whatever order or form.
+impl PartialEq for UserSet {
+    fn eq(&self, other: &UserSet) -> bool {
+        self.len() == other.len() && self.iter().all(|u| other.contains(u))
+    }
+}
+
+impl Eq for UserSet {}
 
 /// Users (as `who` hashes) numbered in the order a tally first meets them, for the user
 /// sets of denial rows: a set of `u32` takes about half the memory of one of hashes, and
@@ -106,50 +194,18 @@ pub struct UnclassifiedStats {
     pub example: String,
 }
 
-/// Key of a denials.csv row within a project: actions, cause, missing permission.
-pub type DenialKey = (Vec<ActionId>, Cause, String);
-
-/// A `DenialKey`'s parts, borrowed: a denial is looked up by these, and the key is built
-/// (two allocations) only for a new row. On a bad day every record is a denial, and
-/// building a key per call to find a row that was there was a tenth of the allocations.
-/// Invariant: hashes and compares exactly as the `DenialKey` it stands for (a slice
-/// hashes as the vector, a `str` as the string, a tuple of references as the tuple).
-pub trait DenialKeyParts {
-    /// (actions, cause, missing permission).
-    fn parts(&self) -> (&[ActionId], Cause, &str);
+/// Key of a denials.csv row within a project: the numbers of its action list (in
+/// `Tally::lists`) and of its missing permission text (in `Tally::missing_texts`), and its
+/// cause. Twelve bytes and no allocation: a bad day with many projects has a row for
+/// nearly every denial, and a key of a list and a string of their own (three allocations
+/// with the user set) made a row some 270 bytes. Numbers belong to one tally;
+/// `Tally::merge` renumbers the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DenialKey {
+    pub list: u32,
+    pub missing: u32,
+    pub cause: Cause,
 }
-
-impl DenialKeyParts for DenialKey {
-    fn parts(&self) -> (&[ActionId], Cause, &str) {
-        (&self.0, self.1, &self.2)
-    }
-}
-
-impl DenialKeyParts for (&[ActionId], Cause, &str) {
-    fn parts(&self) -> (&[ActionId], Cause, &str) {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn DenialKeyParts + 'a> for DenialKey {
-    fn borrow(&self) -> &(dyn DenialKeyParts + 'a) {
-        self
-    }
-}
-
-impl std::hash::Hash for dyn DenialKeyParts + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
-    }
-}
-
-impl PartialEq for dyn DenialKeyParts + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn DenialKeyParts + '_ {}
 
 /// Key of denials waiting for inference: the (project, candidate actions) scope as a
 /// `scope_key`, and the user as a `who` key. Hashes rather than names and lists, so that
@@ -296,34 +352,55 @@ pub struct ProjectTally {
     pub denials: HashMap<DenialKey, DenialStats>,
 }
 
-/// The action lists of a tally's `actions.csv` rows, each kept once and numbered in the
-/// order the tally first meets it. A row is then keyed by a `u32` instead of a list of its
-/// own: with many projects, those lists (an allocation per row, in every worker) were much
-/// of a project's memory. Numbers belong to one tally; `Tally::merge` renumbers the
-/// other's.
-#[derive(Debug, Clone, Default)]
-pub struct ActionLists {
-    numbers: HashMap<Vec<ActionId>, u32>,
-    lists: Vec<Vec<ActionId>>,
+/// Values a tally keys its rows by (action lists, missing permission texts), each kept once
+/// and numbered in the order the tally first meets it. A row is then keyed by a `u32`
+/// instead of a value of its own: with many projects, those values (an allocation per row,
+/// in every worker) were much of a project's memory. Numbers belong to one tally;
+/// `Tally::merge` renumbers the other's.
+#[derive(Debug, Clone)]
+pub struct Numbering<T> {
+    numbers: HashMap<T, u32>,
+    values: Vec<T>,
 }
 
-impl ActionLists {
-    /// The number of `actions`, given a new one if it has none yet.
-    pub fn number(&mut self, actions: &[ActionId]) -> u32 {
-        if let Some(&n) = self.numbers.get(actions) {
+impl<T> Default for Numbering<T> {
+    fn default() -> Numbering<T> {
+        Numbering {
+            numbers: HashMap::default(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Numbering<T> {
+    /// The number of `value`, given a new one if it has none yet.
+    pub fn number<B>(&mut self, value: &B) -> u32
+    where
+        T: std::borrow::Borrow<B>,
+        B: std::hash::Hash + Eq + ToOwned<Owned = T> + ?Sized,
+    {
+        if let Some(&n) = self.numbers.get(value) {
             return n;
         }
-        let n = u32::try_from(self.lists.len()).expect("fewer than 2³² action lists");
-        self.lists.push(actions.to_vec());
-        self.numbers.insert(actions.to_vec(), n);
+        let n = u32::try_from(self.values.len()).expect("fewer than 2³² distinct values");
+        self.values.push(value.to_owned());
+        self.numbers.insert(value.to_owned(), n);
         n
     }
 
-    /// The action list numbered `number` (which `number` gave).
-    pub fn get(&self, number: u32) -> &[ActionId] {
-        &self.lists[number as usize]
+    /// The value numbered `number` (which `number` gave).
+    pub fn get(&self, number: u32) -> &T {
+        &self.values[number as usize]
+    }
+
+    /// Every value, in the order of their numbers.
+    pub fn values(&self) -> &[T] {
+        &self.values
     }
 }
+
+/// The action lists of a tally's `actions.csv` and denials.csv rows.
+pub type ActionLists = Numbering<Vec<ActionId>>;
 
 /// The text fields of a `DeniedCall`, in the order a row keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,8 +562,10 @@ pub struct Tally {
     /// Records whose `service_type` names a service other than ECS (repeats included).
     pub other_services: u64,
     pub projects: HashMap<String, ProjectTally>,
-    /// The action lists the projects' `actions` rows are keyed by.
+    /// The action lists the projects' `actions` and `denials` rows are keyed by.
     pub lists: ActionLists,
+    /// The missing permission texts the projects' `denials` rows are keyed by.
+    pub missing_texts: Numbering<String>,
     pub unclassified: HashMap<(String, String, String), UnclassifiedStats>,
     pub denied_calls: Vec<DeniedCall>,
     pub errors: Vec<ErrorRow>,
@@ -676,15 +755,14 @@ impl Tally {
                 row.seen.widen(record.time);
                 return;
             }
-            let missing = call.missing.as_deref().unwrap_or("");
-            let parts: (&[ActionId], Cause, &str) = (&call.actions, cause, missing);
-            let row = match tally.denials.get_mut(&parts as &dyn DenialKeyParts) {
-                Some(row) => row,
-                None => tally
-                    .denials
-                    .entry((call.actions.clone(), cause, missing.to_string()))
-                    .or_default(),
+            let key = DenialKey {
+                list,
+                missing: self
+                    .missing_texts
+                    .number(call.missing.as_deref().unwrap_or("")),
+                cause,
             };
+            let row = tally.denials.entry(key).or_default();
             row.calls += 1;
             row.seen.widen(record.time);
             if let Some(user) = record.user.as_deref() {
@@ -720,9 +798,15 @@ impl Tally {
         // Their action list numbers, as this tally's.
         let lists: Vec<u32> = other
             .lists
-            .lists
+            .values()
             .iter()
             .map(|list| self.lists.number(list))
+            .collect();
+        let missing_texts: Vec<u32> = other
+            .missing_texts
+            .values()
+            .iter()
+            .map(|text| self.missing_texts.number(text))
             .collect();
         for (name, theirs) in other.projects {
             let mine = self.projects.entry(name).or_default();
@@ -739,10 +823,16 @@ impl Tally {
                 *mine.actions.entry(lists[list as usize]).or_default() += b;
             }
             for (key, b) in theirs.denials {
+                let key = DenialKey {
+                    list: lists[key.list as usize],
+                    missing: missing_texts[key.missing as usize],
+                    cause: key.cause,
+                };
                 let a = mine.denials.entry(key).or_default();
                 a.calls += b.calls;
-                a.users
-                    .extend(b.users.into_iter().map(|n| renumbered[n as usize]));
+                for n in b.users.iter() {
+                    a.users.insert(renumbered[n as usize]);
+                }
                 a.seen.join(b.seen);
             }
         }
@@ -817,11 +907,16 @@ impl Tally {
                 .get(&key.0)
                 .expect("every pending scope is kept");
             let verdict = infer_cause(catalog, held, &scope.actions);
+            let row_key = DenialKey {
+                list: self.lists.number(&verdict.0),
+                missing: self.missing_texts.number(&verdict.2),
+                cause: verdict.1,
+            };
             let tally = self.projects.entry(scope.project.clone()).or_default();
             if verdict.1 == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
-            let row = tally.denials.entry(verdict.clone()).or_default();
+            let row = tally.denials.entry(row_key).or_default();
             row.calls += pending.calls;
             row.seen.join(pending.seen);
             // The same hash as every other row's users: see `who`.
@@ -976,56 +1071,89 @@ mod tests {
     }
 
     #[test]
-    fn denial_rows_are_found_by_their_borrowed_parts() {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let keys: Vec<DenialKey> = vec![
-            (
-                vec![1, 2],
-                Cause::MissingDependency,
-                "ecs:servers:list".into(),
-            ),
-            (vec![1], Cause::MissingDependency, "ecs:servers:list".into()),
-            (vec![1, 2], Cause::MissingAction, "ecs:servers:list".into()),
-            (vec![1, 2], Cause::MissingDependency, String::new()),
-            (vec![], Cause::Unknown, String::new()),
-        ];
-        let mut rows: HashMap<DenialKey, u32> = HashMap::default();
-        for (k, key) in keys.iter().enumerate() {
-            rows.insert(key.clone(), k as u32);
-        }
-        for (k, key) in keys.iter().enumerate() {
-            let parts: (&[ActionId], Cause, &str) = (&key.0, key.1, &key.2);
-            let view = &parts as &dyn DenialKeyParts;
-            assert_eq!(rows.get(view), Some(&(k as u32)));
-            // The map's hasher and std's both agree with the owned key's hash.
-            let fx = rustc_hash::FxBuildHasher;
-            assert_eq!(fx.hash_one(key), fx.hash_one(view));
-            let (mut a, mut b) = (
-                std::collections::hash_map::DefaultHasher::new(),
-                std::collections::hash_map::DefaultHasher::new(),
-            );
-            key.hash(&mut a);
-            view.hash(&mut b);
-            assert_eq!(a.finish(), b.finish());
-        }
-        let absent: (&[ActionId], Cause, &str) = (&[2, 1], Cause::MissingDependency, "");
-        assert_eq!(rows.get(&absent as &dyn DenialKeyParts), None);
+    fn numbered_values_keep_their_numbers_and_are_found_by_borrowed_forms() {
+        let mut texts: Numbering<String> = Numbering::default();
+        let a = texts.number("ecs:servers:list");
+        let b = texts.number("");
+        assert_ne!(a, b);
+        assert_eq!(texts.number("ecs:servers:list"), a);
+        assert_eq!(texts.get(a), "ecs:servers:list");
+        assert_eq!(texts.values(), ["ecs:servers:list", ""]);
+        let mut lists: ActionLists = Numbering::default();
+        let one = lists.number(&[1, 2][..]);
+        assert_eq!(lists.number(&vec![1, 2]), one);
+        assert_ne!(lists.number(&[2, 1][..]), one);
+        assert_eq!(lists.get(one), &[1, 2]);
     }
 
     #[test]
-    fn merged_user_sets_count_each_user_once_whatever_the_numbering() {
-        let key: DenialKey = (vec![1], Cause::MissingAction, String::new());
+    fn user_sets_hold_each_user_once_inline_and_past_it() {
+        let mut set = UserSet::default();
+        assert!(set.is_empty());
+        let mut want = std::collections::BTreeSet::new();
+        for (k, user) in [7, 3, 7, 9, 3, 11, 12, 7, 0, 11, 40, 41]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(set.insert(user), want.insert(user), "insert #{k} of {user}");
+            assert_eq!(set.len(), want.len());
+            let mut got: Vec<u32> = set.iter().collect();
+            got.sort();
+            assert_eq!(got, want.iter().copied().collect::<Vec<_>>());
+            assert!(want.iter().all(|u| set.contains(*u)) && !set.contains(1000));
+        }
+        assert!(matches!(set, UserSet::Many(_)));
+        // Equal by their users, whatever the order or form.
+        let (mut few, mut reversed) = (UserSet::default(), UserSet::default());
+        for u in [1, 2] {
+            few.insert(u);
+        }
+        for u in [2, 1] {
+            reversed.insert(u);
+        }
+        assert_eq!(few, reversed);
+        let many = UserSet::Many(Box::new([1, 2].into_iter().collect()));
+        assert_eq!(few, many);
+        reversed.insert(3);
+        assert_ne!(few, reversed);
+        assert_eq!(std::mem::size_of::<UserSet>(), 16);
+        assert_eq!(std::mem::size_of::<(DenialKey, DenialStats)>(), 56);
+    }
+
+    #[test]
+    fn merged_denial_rows_renumber_lists_texts_and_users() {
         let (mut a, mut b) = (Tally::default(), Tally::default());
-        // The shared user has number 1 in one tally and 0 in the other.
-        for (tally, hashes) in [(&mut a, [10u64, 20]), (&mut b, [20, 30])] {
+        // The shared user, list and text have other numbers in each tally.
+        for (tally, hashes, texts) in [
+            (&mut a, [10u64, 20], ["", "ecs:servers:list"]),
+            (&mut b, [20, 30], ["ecs:servers:list", ""]),
+        ] {
             let numbers: Vec<u32> = hashes.iter().map(|h| tally.users.number(*h)).collect();
+            let other = tally.lists.number(&[5][..]);
+            let list = tally.lists.number(&[1][..]);
+            assert_ne!(other, list);
+            for t in texts {
+                tally.missing_texts.number(t);
+            }
+            let key = DenialKey {
+                list,
+                missing: tally.missing_texts.number("ecs:servers:list"),
+                cause: Cause::MissingDependency,
+            };
             let project = tally.projects.entry("p".into()).or_default();
-            let row = project.denials.entry(key.clone()).or_default();
-            row.users.extend(numbers);
+            let row = project.denials.entry(key).or_default();
+            row.calls += 1;
+            for n in numbers {
+                row.users.insert(n);
+            }
         }
         a.merge(b);
-        let users = &a.projects["p"].denials[&key].users;
-        assert_eq!(users.len(), 3);
+        let rows = &a.projects["p"].denials;
+        assert_eq!(rows.len(), 1);
+        let (key, row) = rows.iter().next().expect("one row");
+        assert_eq!(a.lists.get(key.list), &[1]);
+        assert_eq!(a.missing_texts.get(key.missing), "ecs:servers:list");
+        assert_eq!((row.calls, row.users.len()), (2, 3));
         assert_eq!(a.users.hashes, [10, 20, 30]);
     }
 

@@ -49,8 +49,8 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
     let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut by_project: Vec<(u64, &str)> = Vec::new();
     for (name, p) in &t.projects {
-        for ((_, cause, _), d) in &p.denials {
-            *causes.entry(*cause).or_default() += d.calls;
+        for (key, d) in &p.denials {
+            *causes.entry(key.cause).or_default() += d.calls;
         }
         if p.stats.denied > 0 {
             by_project.push((p.stats.denied, name));

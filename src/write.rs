@@ -454,8 +454,13 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         let mut rows: Vec<_> = t
             .denials
             .iter()
-            .map(|((ids, cause, missing), stats)| {
-                (names(catalog, ids), cause.as_str(), missing.as_str(), stats)
+            .map(|(key, stats)| {
+                (
+                    names(catalog, tally.lists.get(key.list)),
+                    key.cause.as_str(),
+                    tally.missing_texts.get(key.missing).as_str(),
+                    stats,
+                )
             })
             .collect();
         rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));

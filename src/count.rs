@@ -397,6 +397,12 @@ impl<T: std::hash::Hash + Eq + Clone> Numbering<T> {
     pub fn values(&self) -> &[T] {
         &self.values
     }
+
+    /// For each of `other`'s numbers, the number of its value here (numbered here when
+    /// new): how a merge maps another tally's keys onto this one's.
+    pub fn renumber(&mut self, other: &Numbering<T>) -> Vec<u32> {
+        other.values.iter().map(|v| self.number(v)).collect()
+    }
 }
 
 /// The action lists of a tally's `actions.csv` and denials.csv rows.
@@ -795,19 +801,9 @@ impl Tally {
             .iter()
             .map(|hash| self.users.number(*hash))
             .collect();
-        // Their action list numbers, as this tally's.
-        let lists: Vec<u32> = other
-            .lists
-            .values()
-            .iter()
-            .map(|list| self.lists.number(list))
-            .collect();
-        let missing_texts: Vec<u32> = other
-            .missing_texts
-            .values()
-            .iter()
-            .map(|text| self.missing_texts.number(text))
-            .collect();
+        // Their action list and missing text numbers, as this tally's.
+        let lists = self.lists.renumber(&other.lists);
+        let missing_texts = self.missing_texts.renumber(&other.missing_texts);
         for (name, theirs) in other.projects {
             let mine = self.projects.entry(name).or_default();
             let (a, b) = (&mut mine.stats, theirs.stats);

@@ -185,12 +185,14 @@ impl Proven {
         // stretch passed the fill limit they piled up into one cluster that each later
         // pair walked to its end (1,000 slots per pair in the test below, a third of a
         // second for 100,000 pairs). So the slots go in blocks of 16, the blocks in an
-        // order that spreads over the whole table at every moment: stepping by an odd
-        // stride through a power of two visits every block once.
+        // order that spreads over the whole table at every moment: an odd stride through
+        // a power of two visits every block once, and a stride of the golden ratio's
+        // fraction of the table leaves the blocks visited so far about evenly spaced at
+        // any step (the test probes as many slots per pair as in a random order).
         let blocks = other.slots.len() / MERGE_BLOCK;
-        let stride = (blocks * 5 / 8) | 1;
+        let stride = ((blocks as u128 * 0x9e37_79b9_7f4a_7c15) >> 64) as usize | 1;
         for k in 0..blocks {
-            let block = (k * stride) & (blocks - 1);
+            let block = k.wrapping_mul(stride) & (blocks - 1);
             for slot in &other.slots[block * MERGE_BLOCK..][..MERGE_BLOCK] {
                 if slot.held.is_empty() {
                     continue;

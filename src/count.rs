@@ -86,10 +86,8 @@ const FEW_USERS: usize = 3;
 #[derive(Debug, Clone)]
 pub enum UserSet {
     /// `users[..len]`, distinct.
-    Few {
-        len: u8,
-        users: [u32; FEW_USERS],
-    },
+    Few { len: u8, users: [u32; FEW_USERS] },
+    /// More than `FEW_USERS`.
     Many(Box<HashSet<u32>>),
 }
 

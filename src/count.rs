@@ -183,6 +183,13 @@ impl UserIndex {
     }
 }
 
+/// A map keyed by text that whoever sends a request can choose: the project segment of a
+/// request path, an unclassified call's path. Its hash takes a random key per map
+/// (foldhash), so keys crafted to collide under a fixed hash (the one of the other maps,
+/// whose keys are numbers or this program's own 64-bit hashes) cannot make each insert
+/// walk all the others.
+pub type OpenMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One row of unclassified.csv; `example` is the smallest original path (or trace
 /// resource) seen, so it does not depend on processing order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -565,12 +572,12 @@ pub struct Tally {
     pub other_projects: u64,
     /// Records whose `service_type` names a service other than ECS (repeats included).
     pub other_services: u64,
-    pub projects: HashMap<String, ProjectTally>,
+    pub projects: OpenMap<String, ProjectTally>,
     /// The action lists the projects' `actions` and `denials` rows are keyed by.
     pub lists: ActionLists,
     /// The missing permission texts the projects' `denials` rows are keyed by.
     pub missing_texts: Numbering<String>,
-    pub unclassified: HashMap<(String, String, String), UnclassifiedStats>,
+    pub unclassified: OpenMap<(String, String, String), UnclassifiedStats>,
     pub denied_calls: Vec<DeniedCall>,
     pub errors: Vec<ErrorRow>,
     pub error_counts: BTreeMap<String, u64>,
@@ -1062,6 +1069,24 @@ mod tests {
             assert_eq!(edge.get(), Some((t, t)));
         }
         assert_eq!(std::mem::size_of::<(PendingKey, PendingStats)>(), 40);
+    }
+
+    #[test]
+    fn maps_of_outsider_keys_hash_with_a_key_of_their_own() {
+        use std::hash::BuildHasher;
+        // Under a fixed hash every tally (and every run) would place a key alike, so keys
+        // made to collide ahead of time would collide in every scan.
+        let (a, b) = (Tally::default(), Tally::default());
+        let project = "0123456789abcdef0123456789abcdef";
+        assert_ne!(
+            a.projects.hasher().hash_one(project),
+            b.projects.hasher().hash_one(project)
+        );
+        let call = ("GET".to_string(), "/v1/x".to_string(), String::new());
+        assert_ne!(
+            a.unclassified.hasher().hash_one(&call),
+            b.unclassified.hasher().hash_one(&call)
+        );
     }
 
     #[test]

@@ -197,6 +197,178 @@ pub struct UnclassifiedStats {
     pub calls: u64,
     pub denied: u64,
     pub example: String,
+    /// The row's `Unclassified::rank`.
+    rank: u64,
+}
+
+impl UnclassifiedStats {
+    /// Counts one call, keeping the smallest example.
+    fn add(&mut self, example: &str, denied: bool) {
+        if self.calls == 0 || example < self.example.as_str() {
+            self.example = example.to_string();
+        }
+        self.calls += 1;
+        self.denied += u64::from(denied);
+    }
+}
+
+/// The key of an unclassified.csv row: method, path template, trace name.
+pub type UnclassifiedKey = (String, String, String);
+
+/// Rows kept by default (`--max-unclassified-rows`).
+pub const MAX_UNCLASSIFIED_ROWS: usize = 10_000;
+
+/// The rows of unclassified.csv, bounded. An access log in front of an open gateway
+/// records every path a scanner tries, and each distinct one was a row: a million bot
+/// requests to made-up paths held 440 MB. So a run keeps at most `limit` rows, and counts
+/// the calls of all others in `beyond` (the report's last row).
+///
+/// Which rows are kept does not depend on the order records arrive in, nor on how the
+/// work was split between workers: the `limit` rows of lowest `rank` among all distinct
+/// keys, and every call of those rows is counted. Invariant: no row ranks above
+/// `threshold`; a key ranking above it is never admitted again (its calls go to `beyond`),
+/// and `threshold` only falls. A row among the final `limit` lowest ranks is thus never
+/// turned away, as the `limit`-th lowest rank of any subset of keys is at least that of all.
+#[derive(Debug, Clone)]
+pub struct Unclassified {
+    rows: OpenMap<UnclassifiedKey, UnclassifiedStats>,
+    threshold: u64,
+    /// Calls and denials of the rows not kept (`example` unused).
+    pub beyond: UnclassifiedStats,
+    limit: usize,
+}
+
+impl Default for Unclassified {
+    fn default() -> Unclassified {
+        Unclassified::with_limit(MAX_UNCLASSIFIED_ROWS)
+    }
+}
+
+impl Unclassified {
+    /// No rows yet; at most `limit` (at least 1) at the end.
+    pub fn with_limit(limit: usize) -> Unclassified {
+        Unclassified {
+            rows: OpenMap::default(),
+            threshold: u64::MAX,
+            beyond: UnclassifiedStats::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// The most rows kept at the end.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The rows kept so far (all of them once `finish` ran).
+    pub fn rows(&self) -> impl Iterator<Item = (&UnclassifiedKey, &UnclassifiedStats)> {
+        self.rows.iter()
+    }
+
+    /// Orders keys for keeping, lowest first, by the key alone: calls of the API (a trace's
+    /// name, or a path whose first segment is a version such as `v2` or `v2.1`) before
+    /// anything else, then by a fixed hash of the key. A scanner's made-up paths are mostly
+    /// of the second kind, so they give way first.
+    fn rank(key: &UnclassifiedKey) -> u64 {
+        let (method, template, trace) = key;
+        let api = !trace.is_empty() || {
+            let b = template.as_bytes();
+            b.len() > 2 && b[0] == b'/' && b[1] == b'v' && b[2].is_ascii_digit()
+        };
+        let mut h = xxhash_rust::xxh3::xxh3_64(method.as_bytes());
+        for part in [template, trace] {
+            h = xxhash_rust::xxh3::xxh3_64_with_seed(part.as_bytes(), h);
+        }
+        (u64::from(!api) << 63) | (h >> 1)
+    }
+
+    /// Counts one call of `key` (denied or not, `example` its original path) in its row,
+    /// or in `beyond` when the key is beyond the limit.
+    pub fn count(&mut self, key: &UnclassifiedKey, example: &str, denied: bool) {
+        if let Some(row) = self.rows.get_mut(key) {
+            row.add(example, denied);
+            return;
+        }
+        let rank = Unclassified::rank(key);
+        if rank <= self.threshold && self.rows.len() >= 2 * self.limit {
+            self.prune();
+        }
+        if rank > self.threshold {
+            self.beyond.calls += 1;
+            self.beyond.denied += u64::from(denied);
+            return;
+        }
+        let mut row = UnclassifiedStats {
+            rank,
+            ..Default::default()
+        };
+        row.add(example, denied);
+        self.rows.insert(key.clone(), row);
+    }
+
+    /// Adds `other`'s rows and the calls beyond its limit.
+    pub fn merge(&mut self, other: Unclassified) {
+        self.limit = self.limit.min(other.limit);
+        self.beyond.calls += other.beyond.calls;
+        self.beyond.denied += other.beyond.denied;
+        // Keys above either threshold were turned away somewhere: none may stay a row.
+        if other.threshold < self.threshold {
+            self.threshold = other.threshold;
+            self.drop_above_threshold();
+        }
+        for (key, b) in other.rows {
+            if b.rank > self.threshold {
+                self.beyond.calls += b.calls;
+                self.beyond.denied += b.denied;
+                continue;
+            }
+            let a = self.rows.entry(key).or_insert_with(|| UnclassifiedStats {
+                rank: b.rank,
+                ..Default::default()
+            });
+            if a.calls == 0 || (b.calls > 0 && b.example < a.example) {
+                a.example = b.example;
+            }
+            a.calls += b.calls;
+            a.denied += b.denied;
+        }
+        if self.rows.len() >= 2 * self.limit {
+            self.prune();
+        }
+    }
+
+    /// Keeps the `limit` rows of lowest rank (more only on equal ranks), before the rows
+    /// are read.
+    pub fn finish(&mut self) {
+        if self.rows.len() > self.limit {
+            self.prune();
+        }
+    }
+
+    /// Lowers `threshold` to the `limit`-th lowest rank held and moves the rows above it
+    /// into `beyond`. Runs when the rows reach twice the limit, so each row is looked at a
+    /// bounded number of times on average.
+    fn prune(&mut self) {
+        let mut ranks: Vec<u64> = self.rows.values().map(|r| r.rank).collect();
+        if ranks.len() <= self.limit {
+            return;
+        }
+        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
+        self.threshold = self.threshold.min(kth);
+        self.drop_above_threshold();
+    }
+
+    fn drop_above_threshold(&mut self) {
+        let (threshold, beyond) = (self.threshold, &mut self.beyond);
+        self.rows.retain(|_, row| {
+            let keep = row.rank <= threshold;
+            if !keep {
+                beyond.calls += row.calls;
+                beyond.denied += row.denied;
+            }
+            keep
+        });
+    }
 }
 
 /// Key of a denials.csv row within a project: the numbers of its action list (in
@@ -577,7 +749,7 @@ pub struct Tally {
     pub lists: ActionLists,
     /// The missing permission texts the projects' `denials` rows are keyed by.
     pub missing_texts: Numbering<String>,
-    pub unclassified: OpenMap<(String, String, String), UnclassifiedStats>,
+    pub unclassified: Unclassified,
     pub denied_calls: Vec<DeniedCall>,
     pub errors: Vec<ErrorRow>,
     pub error_counts: BTreeMap<String, u64>,
@@ -717,15 +889,7 @@ impl Tally {
                 .as_deref()
                 .or(record.resource_url.as_deref())
                 .unwrap_or("");
-            let row = match self.unclassified.get_mut(key) {
-                Some(row) => row,
-                None => self.unclassified.entry(key.clone()).or_default(),
-            };
-            if row.calls == 0 || example < row.example.as_str() {
-                row.example = example.to_string();
-            }
-            row.calls += 1;
-            row.denied += u64::from(denied);
+            self.unclassified.count(key, example, denied);
             return;
         }
         stats.classified += 1;
@@ -837,14 +1001,7 @@ impl Tally {
                 a.seen.join(b.seen);
             }
         }
-        for (key, b) in other.unclassified {
-            let a = self.unclassified.entry(key).or_default();
-            if a.calls == 0 || (b.calls > 0 && b.example < a.example) {
-                a.example = b.example;
-            }
-            a.calls += b.calls;
-            a.denied += b.denied;
-        }
+        self.unclassified.merge(other.unclassified);
         self.denied_calls.extend(other.denied_calls);
         self.proven.merge(other.proven);
         for (key, parts) in other.scopes {
@@ -864,9 +1021,19 @@ impl Tally {
         }
     }
 
-    /// Final clean-up before writing: errors trimmed and sorted.
+    /// Final clean-up before writing: errors trimmed and sorted, unclassified rows cut to
+    /// their limit.
     pub fn finish(&mut self) {
         self.trim_errors();
+        self.unclassified.finish();
+    }
+
+    /// An empty tally whose unclassified.csv keeps at most `limit` rows.
+    pub fn with_unclassified_limit(limit: usize) -> Tally {
+        Tally {
+            unclassified: Unclassified::with_limit(limit),
+            ..Tally::default()
+        }
     }
 
     /// Resolves the pending `unknown` denials against the whole run's evidence: moves them
@@ -1084,9 +1251,84 @@ mod tests {
         );
         let call = ("GET".to_string(), "/v1/x".to_string(), String::new());
         assert_ne!(
-            a.unclassified.hasher().hash_one(&call),
-            b.unclassified.hasher().hash_one(&call)
+            a.unclassified.rows.hasher().hash_one(&call),
+            b.unclassified.rows.hasher().hash_one(&call)
         );
+    }
+
+    #[test]
+    fn unclassified_rows_beyond_the_limit_are_the_same_whatever_the_order() {
+        // 4,000 distinct keys, a tenth of them API calls, each seen 1 to 4 times, one call in
+        // three denied; kept to 300 rows, counted in orders and splits that prune at
+        // different moments.
+        let mut state = 0x0dd5;
+        let mut next = || crate::testing::xorshift(&mut state);
+        let mut calls: Vec<(UnclassifiedKey, bool)> = Vec::new();
+        for k in 0..4_000u64 {
+            let key = if k % 10 == 0 {
+                (
+                    "GET".to_string(),
+                    format!("/v2/{{id}}/thing{k}"),
+                    String::new(),
+                )
+            } else {
+                ("GET".to_string(), format!("/scan{k}/login"), String::new())
+            };
+            for _ in 0..1 + next() % 4 {
+                calls.push((key.clone(), next() % 3 == 0));
+            }
+        }
+        let limit = 300;
+        let count = |u: &mut Unclassified, (key, denied): &(UnclassifiedKey, bool)| {
+            u.count(key, &key.1, *denied);
+            assert!(u.rows.len() <= 2 * limit, "bounded while counting");
+        };
+        let outcome = |mut u: Unclassified| {
+            u.finish();
+            let mut rows: Vec<(UnclassifiedKey, u64, u64)> = u
+                .rows()
+                .map(|(k, r)| (k.clone(), r.calls, r.denied))
+                .collect();
+            rows.sort();
+            (rows, u.beyond.calls, u.beyond.denied)
+        };
+        // Expected: the 300 keys of lowest rank, every call of theirs counted.
+        let mut exact: std::collections::BTreeMap<UnclassifiedKey, (u64, u64)> = Default::default();
+        for (key, denied) in &calls {
+            let e = exact.entry(key.clone()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(*denied);
+        }
+        let mut by_rank: Vec<&UnclassifiedKey> = exact.keys().collect();
+        by_rank.sort_by_key(|k| Unclassified::rank(k));
+        let mut want_rows: Vec<(UnclassifiedKey, u64, u64)> = by_rank[..limit]
+            .iter()
+            .map(|k| ((*k).clone(), exact[*k].0, exact[*k].1))
+            .collect();
+        want_rows.sort();
+        let kept: (u64, u64) = want_rows.iter().fold((0, 0), |a, r| (a.0 + r.1, a.1 + r.2));
+        let total: (u64, u64) = exact.values().fold((0, 0), |a, e| (a.0 + e.0, a.1 + e.1));
+        let want = (want_rows, total.0 - kept.0, total.1 - kept.1);
+        // Every API key ranks before every other: all 400 would fit a limit of 400.
+        assert!(want.0.iter().all(|(k, ..)| k.1.starts_with("/v2/")));
+        for round in 0..6 {
+            // A shuffled order, split over three workers merged in a rotating order.
+            let mut order = calls.clone();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            let mut parts: Vec<Unclassified> =
+                (0..3).map(|_| Unclassified::with_limit(limit)).collect();
+            for (i, call) in order.iter().enumerate() {
+                count(&mut parts[(i + round) % 3], call);
+            }
+            parts.rotate_left(round % 3);
+            let mut all = parts.remove(0);
+            for part in parts {
+                all.merge(part);
+            }
+            assert_eq!(outcome(all), want, "round {round}");
+        }
     }
 
     #[test]
@@ -1314,7 +1556,11 @@ mod tests {
             .map(|row| row.get(Text::Method))
             .collect();
         assert_eq!(methods, ["POST", "GET"]);
-        let keys: Vec<&str> = tally.unclassified.keys().map(|k| k.0.as_str()).collect();
+        let keys: Vec<&str> = tally
+            .unclassified
+            .rows()
+            .map(|(k, _)| k.0.as_str())
+            .collect();
         assert_eq!(keys, ["POST"]);
         assert!(matches!(
             method_of(&call("PUT", vec![])),

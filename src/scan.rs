@@ -69,6 +69,8 @@ pub struct ScanConfig {
     pub raw_csv: bool,
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
+    /// Most rows of unclassified.csv (`count::Unclassified`).
+    pub max_unclassified_rows: usize,
     /// Entries (see `Tally::weight`) a worker's tally may hold before it is folded into
     /// the shared one (with more than one worker). Each fold leaves the worker's maps
     /// to fill again with keys the shared tally may hold too, so the default (about
@@ -346,7 +348,8 @@ fn settle(shared: &Shared, mut slot: std::sync::MutexGuard<'_, Tally>) {
     // One worker has no copies to save: folding would only hold its maps twice.
     if shared.tallies.len() > 1 && slot.weight() > shared.config.fold_weight {
         // The rows stay: they are spilled per worker, below.
-        let mut part = std::mem::take(&mut *slot);
+        let fresh = Tally::with_unclassified_limit(shared.config.max_unclassified_rows);
+        let mut part = std::mem::replace(&mut *slot, fresh);
         slot.denied_calls = std::mem::take(&mut part.denied_calls);
         shared
             .folded
@@ -601,9 +604,9 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
-        folded: Mutex::new(Tally::default()),
+        folded: Mutex::new(Tally::with_unclassified_limit(config.max_unclassified_rows)),
         tallies: (0..config.threads.max(1))
-            .map(|_| Mutex::new(Tally::default()))
+            .map(|_| Mutex::new(Tally::with_unclassified_limit(config.max_unclassified_rows)))
             .collect(),
         runs: Runs::new(&config.out, Order::new(&sources.names)),
         spill_error: Mutex::new(None),

@@ -34,6 +34,16 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         t.records,
         t.records - classified
     );
+    let beyond = &t.unclassified.beyond;
+    if beyond.calls > 0 {
+        let _ = writeln!(
+            s,
+            "  unclassified.csv: {} calls ({} denied) of rows beyond --max-unclassified-rows {} are in its last row",
+            beyond.calls,
+            beyond.denied,
+            t.unclassified.limit()
+        );
+    }
     let kept = |reason: &str| crate::count::KEPT_REASONS.contains(&reason);
     let skipped: u64 = t
         .error_counts

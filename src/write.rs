@@ -425,6 +425,10 @@ fn write_denied_calls(
     Ok(())
 }
 
+/// The path template of unclassified.csv's last row when a run had more distinct
+/// unclassified calls than `--max-unclassified-rows`: their calls in one row.
+pub const BEYOND_UNCLASSIFIED_ROWS: &str = "(calls of rows beyond --max-unclassified-rows)";
+
 /// Every report but denied_calls.csv: they are built from the aggregates.
 fn write_aggregates(job: &ReportJob) -> Result<()> {
     let ReportJob {
@@ -558,7 +562,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         "denied",
         "example",
     ])?;
-    let mut rows: Vec<_> = tally.unclassified.iter().collect();
+    let mut rows: Vec<_> = tally.unclassified.rows().collect();
     rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(b.0)));
     for ((method, template, trace), s) in rows {
         w.write_record([
@@ -568,6 +572,18 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
             &s.calls.to_string(),
             &s.denied.to_string(),
             &s.example,
+        ])?;
+    }
+    let beyond = &tally.unclassified.beyond;
+    if beyond.calls > 0 {
+        // No path template starts with anything but `/`: this row cannot be taken for one.
+        w.write_record([
+            "",
+            BEYOND_UNCLASSIFIED_ROWS,
+            "",
+            &beyond.calls.to_string(),
+            &beyond.denied.to_string(),
+            "",
         ])?;
     }
     w.finish()?;

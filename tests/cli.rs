@@ -159,6 +159,66 @@ fn thread_count_and_chunk_size_do_not_change_reports() {
     assert_eq!(reports(one.path()), reports(many.path()));
 }
 
+#[test]
+fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
+    let (all, few, few_many) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let read = |dir: &Path| -> Vec<Vec<String>> {
+        fs::read_to_string(dir.join("unclassified.csv"))
+            .expect("unclassified.csv")
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let calls = |rows: &[Vec<String>]| -> (u64, u64) {
+        rows.iter().fold((0, 0), |(c, d), r| {
+            (
+                c + r[3].parse::<u64>().unwrap(),
+                d + r[4].parse::<u64>().unwrap(),
+            )
+        })
+    };
+    assert!(scan(&root(), all.path(), &["samples"]).status.success());
+    let whole = read(all.path());
+    assert!(
+        whole.len() > 3,
+        "the samples have unclassified rows to drop"
+    );
+    // One worker and many tiny chunks on eight: the same rows kept either way.
+    let limit = ["--max-unclassified-rows", "2"];
+    let a = scan(
+        &root(),
+        few.path(),
+        &[&["-j1"][..], &limit, &["samples"]].concat(),
+    );
+    let b = scan(
+        &root(),
+        few_many.path(),
+        &[&["-j8", "--chunk-size", "64"][..], &limit, &["samples"]].concat(),
+    );
+    assert!(a.status.success() && b.status.success());
+    let cut = read(few.path());
+    assert_eq!(cut, read(few_many.path()));
+    assert_eq!(cut.len(), 3, "two rows and the one beyond: {cut:?}");
+    let last = &cut[2];
+    assert_eq!(last[1], "(calls of rows beyond --max-unclassified-rows)");
+    // Nothing lost: the rows kept are rows of the whole report, and all calls add up.
+    assert!(cut[..2].iter().all(|row| whole.contains(row)));
+    assert_eq!(calls(&cut), calls(&whole));
+    // The other reports do not change.
+    let others = |dir: &Path| -> Vec<(String, String)> {
+        reports(dir)
+            .into_iter()
+            .filter(|(name, _)| name != "unclassified.csv")
+            .collect()
+    };
+    assert_eq!(others(all.path()), others(few.path()));
+}
+
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out)

@@ -187,8 +187,9 @@ pub struct ScanArgs {
     /// M or G).
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = byte_size)]
     pub max_record_bytes: usize,
-    /// Most rows of unclassified.csv; the calls of all further distinct rows are counted in
-    /// its last row. Bounds memory when a log holds endless made-up paths (scanners).
+    /// Most rows of unclassified.csv (at least 1); the calls of all further distinct rows
+    /// are counted in its last row. Bounds memory when a log holds endless made-up paths
+    /// (scanners).
     #[arg(long, value_name = "ROWS", default_value_t = crate::count::MAX_UNCLASSIFIED_ROWS)]
     pub max_unclassified_rows: usize,
 }

@@ -76,7 +76,7 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         quiet: args.quiet,
         raw_csv: args.raw_csv,
         rows_in_memory: args.rows_in_memory.max(1),
-        max_unclassified_rows: args.max_unclassified_rows.max(1),
+        max_unclassified_rows: args.max_unclassified_rows,
         fold_weight: args.fold_weight,
         skim: !args.full_parse,
         frame: FrameOptions {

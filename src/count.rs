@@ -207,8 +207,20 @@ impl UnclassifiedStats {
         if self.calls == 0 || example < self.example.as_str() {
             self.example = example.to_string();
         }
-        self.calls += 1;
-        self.denied += u64::from(denied);
+        self.add_counts(1, u64::from(denied));
+    }
+
+    /// Adds `other`'s calls to this row of the same key, keeping the smallest example.
+    fn join(&mut self, other: UnclassifiedStats) {
+        if self.calls == 0 || (other.calls > 0 && other.example < self.example) {
+            self.example = other.example;
+        }
+        self.add_counts(other.calls, other.denied);
+    }
+
+    fn add_counts(&mut self, calls: u64, denied: u64) {
+        self.calls += calls;
+        self.denied += denied;
     }
 }
 
@@ -294,8 +306,7 @@ impl Unclassified {
             self.prune();
         }
         if rank > self.threshold {
-            self.beyond.calls += 1;
-            self.beyond.denied += u64::from(denied);
+            self.beyond.add_counts(1, u64::from(denied));
             return;
         }
         let mut row = UnclassifiedStats {
@@ -309,8 +320,8 @@ impl Unclassified {
     /// Adds `other`'s rows and the calls beyond its limit.
     pub fn merge(&mut self, other: Unclassified) {
         self.limit = self.limit.min(other.limit);
-        self.beyond.calls += other.beyond.calls;
-        self.beyond.denied += other.beyond.denied;
+        self.beyond
+            .add_counts(other.beyond.calls, other.beyond.denied);
         // Keys above either threshold were turned away somewhere: none may stay a row.
         if other.threshold < self.threshold {
             self.threshold = other.threshold;
@@ -318,19 +329,14 @@ impl Unclassified {
         }
         for (key, b) in other.rows {
             if b.rank > self.threshold {
-                self.beyond.calls += b.calls;
-                self.beyond.denied += b.denied;
+                self.beyond.add_counts(b.calls, b.denied);
                 continue;
             }
             let a = self.rows.entry(key).or_insert_with(|| UnclassifiedStats {
                 rank: b.rank,
                 ..Default::default()
             });
-            if a.calls == 0 || (b.calls > 0 && b.example < a.example) {
-                a.example = b.example;
-            }
-            a.calls += b.calls;
-            a.denied += b.denied;
+            a.join(b);
         }
         if self.rows.len() >= 2 * self.limit {
             self.prune();
@@ -363,8 +369,7 @@ impl Unclassified {
         self.rows.retain(|_, row| {
             let keep = row.rank <= threshold;
             if !keep {
-                beyond.calls += row.calls;
-                beyond.denied += row.denied;
+                beyond.add_counts(row.calls, row.denied);
             }
             keep
         });
@@ -1044,6 +1049,8 @@ impl Tally {
         let mut verdicts: HashMap<PendingKey, u32> = HashMap::default();
         let mut verdict_list: Vec<Verdict> = Vec::new();
         let mut verdict_ids: HashMap<Verdict, u32> = HashMap::default();
+        // The denials.csv row key of each verdict, by its number.
+        let mut verdict_keys: Vec<DenialKey> = Vec::new();
         // Each group's (project, user) pair, with its key and counts.
         let mut pending: Vec<((u64, u64), PendingKey, PendingStats)> =
             std::mem::take(&mut self.pending)
@@ -1075,13 +1082,19 @@ impl Tally {
                 .get(&key.0)
                 .expect("every pending scope is kept");
             let verdict = infer_cause(catalog, held, &scope.actions);
-            let row_key = DenialKey {
-                list: self.lists.number(&verdict.0),
-                missing: self.missing_texts.number(&verdict.2),
-                cause: verdict.1,
-            };
+            // Each distinct verdict is numbered, and its row key built, once.
+            let id = *verdict_ids.entry(verdict).or_insert_with_key(|verdict| {
+                verdict_keys.push(DenialKey {
+                    list: self.lists.number(&verdict.0),
+                    missing: self.missing_texts.number(&verdict.2),
+                    cause: verdict.1,
+                });
+                verdict_list.push(verdict.clone());
+                u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
+            });
+            let row_key = verdict_keys[id as usize];
             let tally = self.projects.entry(scope.project.clone()).or_default();
-            if verdict.1 == Cause::InferredMissingDependency {
+            if row_key.cause == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
             let row = tally.denials.entry(row_key).or_default();
@@ -1091,10 +1104,6 @@ impl Tally {
             if key.1 != 0 {
                 row.users.insert(self.users.number(key.1));
             }
-            let id = *verdict_ids.entry(verdict).or_insert_with_key(|verdict| {
-                verdict_list.push(verdict.clone());
-                u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
-            });
             verdicts.insert(key, id);
         }
         self.verdicts = verdicts;

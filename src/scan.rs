@@ -69,7 +69,7 @@ pub struct ScanConfig {
     pub raw_csv: bool,
     /// Denied-call rows a worker keeps in memory before writing them to a sorted run.
     pub rows_in_memory: usize,
-    /// Most rows of unclassified.csv (`count::Unclassified`).
+    /// Most rows of unclassified.csv (`count::Unclassified`, which reads 0 as 1).
     pub max_unclassified_rows: usize,
     /// Entries (see `Tally::weight`) a worker's tally may hold before it is folded into
     /// the shared one (with more than one worker). Each fold leaves the worker's maps
@@ -79,6 +79,14 @@ pub struct ScanConfig {
     /// Read JSON records with the validating skim (`parse::skim_json`) where it is sure,
     /// instead of serde everywhere; reports are identical either way.
     pub skim: bool,
+}
+
+impl ScanConfig {
+    /// An empty tally with this scan's limits: every worker's, the shared one, and each
+    /// that replaces a folded one.
+    fn tally(&self) -> Tally {
+        Tally::with_unclassified_limit(self.max_unclassified_rows)
+    }
 }
 
 /// A file that could not be read to its end.
@@ -348,8 +356,7 @@ fn settle(shared: &Shared, mut slot: std::sync::MutexGuard<'_, Tally>) {
     // One worker has no copies to save: folding would only hold its maps twice.
     if shared.tallies.len() > 1 && slot.weight() > shared.config.fold_weight {
         // The rows stay: they are spilled per worker, below.
-        let fresh = Tally::with_unclassified_limit(shared.config.max_unclassified_rows);
-        let mut part = std::mem::replace(&mut *slot, fresh);
+        let mut part = std::mem::replace(&mut *slot, shared.config.tally());
         slot.denied_calls = std::mem::take(&mut part.denied_calls);
         shared
             .folded
@@ -604,9 +611,9 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
         seen: Seen::default(),
         bytes: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
-        folded: Mutex::new(Tally::with_unclassified_limit(config.max_unclassified_rows)),
+        folded: Mutex::new(config.tally()),
         tallies: (0..config.threads.max(1))
-            .map(|_| Mutex::new(Tally::with_unclassified_limit(config.max_unclassified_rows)))
+            .map(|_| Mutex::new(config.tally()))
             .collect(),
         runs: Runs::new(&config.out, Order::new(&sources.names)),
         spill_error: Mutex::new(None),

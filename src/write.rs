@@ -427,7 +427,7 @@ fn write_denied_calls(
 
 /// The path template of unclassified.csv's last row when a run had more distinct
 /// unclassified calls than `--max-unclassified-rows`: their calls in one row.
-pub const BEYOND_UNCLASSIFIED_ROWS: &str = "(calls of rows beyond --max-unclassified-rows)";
+const BEYOND_UNCLASSIFIED_ROWS: &str = "(calls of rows beyond --max-unclassified-rows)";
 
 /// Every report but denied_calls.csv: they are built from the aggregates.
 fn write_aggregates(job: &ReportJob) -> Result<()> {

@@ -192,6 +192,11 @@ pub struct ScanArgs {
     /// (scanners).
     #[arg(long, value_name = "ROWS", default_value_t = crate::count::MAX_UNCLASSIFIED_ROWS)]
     pub max_unclassified_rows: usize,
+    /// Most project rows (at least 1); the calls of all further projects are counted in
+    /// one last row of projects.csv, actions.csv and denials.csv. Bounds memory when a log
+    /// holds endless made-up project ids in request paths.
+    #[arg(long, value_name = "PROJECTS", default_value_t = crate::count::MAX_PROJECTS)]
+    pub max_projects: usize,
 }
 
 /// A size in bytes: a whole number, optionally followed by `K`, `M` or `G` (powers of

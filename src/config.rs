@@ -77,6 +77,7 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         raw_csv: args.raw_csv,
         rows_in_memory: args.rows_in_memory.max(1),
         max_unclassified_rows: args.max_unclassified_rows,
+        max_projects: args.max_projects,
         fold_weight: args.fold_weight,
         skim: !args.full_parse,
         frame: FrameOptions {

@@ -376,6 +376,142 @@ impl Unclassified {
     }
 }
 
+/// Project rows kept by default (`--max-projects`).
+pub const MAX_PROJECTS: usize = 100_000;
+
+/// The rows of projects.csv (and the project parts of actions.csv and denials.csv),
+/// bounded. A project is mostly the project segment of a request path, which in an access
+/// log is whatever the caller sent: a flood of requests with ever new project ids made a
+/// row each, some 400 bytes. So a run keeps at most `limit` projects and pools the counts
+/// of all others in `beyond`, which the reports write as one last row.
+///
+/// As with `Unclassified`, which projects are kept does not depend on the order of the
+/// records nor on how the work was split: the `limit` projects of lowest `rank` among all
+/// distinct ones, each with every one of its calls. Invariant: no row ranks above
+/// `threshold`, which only falls; a project ranking above it is never admitted again.
+/// The denials of a pooled project that name no action are not inferred (see
+/// `Tally::infer`): they stay `unknown`, in `beyond` and in denied_calls.csv alike.
+#[derive(Debug, Clone)]
+pub struct Projects {
+    rows: OpenMap<String, ProjectTally>,
+    /// The pooled counts of the projects not kept.
+    pub beyond: ProjectTally,
+    threshold: u64,
+    limit: usize,
+}
+
+impl Default for Projects {
+    fn default() -> Projects {
+        Projects::with_limit(MAX_PROJECTS)
+    }
+}
+
+impl Projects {
+    /// No rows yet; at most `limit` (at least 1) at the end.
+    pub fn with_limit(limit: usize) -> Projects {
+        Projects {
+            rows: OpenMap::default(),
+            beyond: ProjectTally::default(),
+            threshold: u64::MAX,
+            limit: limit.max(1),
+        }
+    }
+
+    /// The most rows kept at the end.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The projects kept so far (all of them once `Tally::finish` ran), by name.
+    pub fn rows(&self) -> impl Iterator<Item = (&String, &ProjectTally)> {
+        self.rows.iter()
+    }
+
+    /// Orders projects for keeping, lowest first: a fixed hash of the name (seeded apart
+    /// from `who`, so that it does not follow the tables keyed by that).
+    fn rank(name: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), 0x7072_6f6a)
+    }
+
+    /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
+    /// falls).
+    pub fn is_beyond(&self, name: &str) -> bool {
+        Projects::rank(name) > self.threshold
+    }
+
+    /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
+    /// bounded number of times on average while the rows stay close to the limit.
+    fn prune_at(&self) -> usize {
+        self.limit + self.limit.div_ceil(4)
+    }
+
+    /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
+    /// returns their `who` keys.
+    fn prune(&mut self) -> HashSet<u64> {
+        let mut ranks: Vec<u64> = self.rows.keys().map(|name| Projects::rank(name)).collect();
+        if ranks.len() <= self.limit {
+            return HashSet::default();
+        }
+        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
+        self.threshold = self.threshold.min(kth);
+        self.pool_above_threshold()
+    }
+
+    /// Pools every row ranking above `threshold` into `beyond`; returns their `who` keys.
+    fn pool_above_threshold(&mut self) -> HashSet<u64> {
+        let mut pooled = HashSet::default();
+        if self.threshold == u64::MAX {
+            return pooled;
+        }
+        let (threshold, beyond) = (self.threshold, &mut self.beyond);
+        self.rows.retain(|name, row| {
+            let keep = Projects::rank(name) <= threshold;
+            if !keep {
+                pooled.insert(who(name));
+                beyond.join(std::mem::take(row), &Renumbering::Same);
+            }
+            keep
+        });
+        pooled
+    }
+}
+
+/// How a `ProjectTally` from one tally is read in another: the numbers of its action
+/// lists, missing permission texts and users, as the other tally's.
+enum Renumbering {
+    /// Both rows belong to one tally.
+    Same,
+    /// By number in the row's tally: the number in the other.
+    Into {
+        lists: Vec<u32>,
+        missing_texts: Vec<u32>,
+        users: Vec<u32>,
+    },
+}
+
+impl Renumbering {
+    fn list(&self, n: u32) -> u32 {
+        match self {
+            Renumbering::Same => n,
+            Renumbering::Into { lists, .. } => lists[n as usize],
+        }
+    }
+
+    fn missing_text(&self, n: u32) -> u32 {
+        match self {
+            Renumbering::Same => n,
+            Renumbering::Into { missing_texts, .. } => missing_texts[n as usize],
+        }
+    }
+
+    fn user(&self, n: u32) -> u32 {
+        match self {
+            Renumbering::Same => n,
+            Renumbering::Into { users, .. } => users[n as usize],
+        }
+    }
+}
+
 /// Key of a denials.csv row within a project: the numbers of its action list (in
 /// `Tally::lists`) and of its missing permission text (in `Tally::missing_texts`), and its
 /// cause. Twelve bytes and no allocation: a bad day with many projects has a row for
@@ -490,6 +626,13 @@ impl PendingGroups {
         self.shards[shard].entry(key).or_default()
     }
 
+    /// Keeps only the groups for which `keep` says true (it may change them).
+    pub fn retain(&mut self, mut keep: impl FnMut(&PendingKey, &mut PendingStats) -> bool) {
+        for shard in &mut self.shards {
+            shard.retain(|key, group| keep(key, group));
+        }
+    }
+
     /// The number of groups.
     pub fn len(&self) -> usize {
         self.shards.iter().map(HashMap::len).sum()
@@ -532,6 +675,37 @@ pub struct ProjectTally {
     /// The `actions.csv` rows, by the number of their action list in `Tally::lists`.
     pub actions: HashMap<u32, CallStats>,
     pub denials: HashMap<DenialKey, DenialStats>,
+}
+
+impl ProjectTally {
+    /// Adds `other`'s counts and rows to this one's, its numbers read by `numbers`.
+    fn join(&mut self, other: ProjectTally, numbers: &Renumbering) {
+        let (a, b) = (&mut self.stats, other.stats);
+        a.records += b.records;
+        a.classified += b.classified;
+        a.allowed += b.allowed;
+        a.denied += b.denied;
+        a.failed += b.failed;
+        a.dependency_denials += b.dependency_denials;
+        a.inferred_dependency_denials += b.inferred_dependency_denials;
+        a.seen.join(b.seen);
+        for (list, b) in other.actions {
+            *self.actions.entry(numbers.list(list)).or_default() += b;
+        }
+        for (key, b) in other.denials {
+            let key = DenialKey {
+                list: numbers.list(key.list),
+                missing: numbers.missing_text(key.missing),
+                cause: key.cause,
+            };
+            let a = self.denials.entry(key).or_default();
+            a.calls += b.calls;
+            for n in b.users.iter() {
+                a.users.insert(numbers.user(n));
+            }
+            a.seen.join(b.seen);
+        }
+    }
 }
 
 /// Values a tally keys its rows by (action lists, missing permission texts), each kept once
@@ -749,7 +923,7 @@ pub struct Tally {
     pub other_projects: u64,
     /// Records whose `service_type` names a service other than ECS (repeats included).
     pub other_services: u64,
-    pub projects: OpenMap<String, ProjectTally>,
+    pub projects: Projects,
     /// The action lists the projects' `actions` and `denials` rows are keyed by.
     pub lists: ActionLists,
     /// The missing permission texts the projects' `denials` rows are keyed by.
@@ -864,9 +1038,16 @@ impl Tally {
             return;
         }
         self.records += 1;
-        let tally = match self.projects.get_mut(project) {
+        let mut kept = true;
+        let tally = match self.projects.rows.get_mut(project) {
             Some(t) => t,
-            None => self.projects.entry(project.to_string()).or_default(),
+            None => {
+                kept = self.admit(project);
+                match self.projects.rows.get_mut(project) {
+                    Some(t) => t,
+                    None => &mut self.projects.beyond,
+                }
+            }
         };
         let stats = &mut tally.stats;
         stats.records += 1;
@@ -898,7 +1079,8 @@ impl Tally {
             return;
         }
         stats.classified += 1;
-        if call.outcome == Outcome::Allowed {
+        // A pooled project's calls prove nothing anyone reads: its denials are not inferred.
+        if call.outcome == Outcome::Allowed && kept {
             let user = record.user.as_deref().unwrap_or("");
             prove(&mut self.proven, catalog, project, user, &call.actions);
         }
@@ -921,7 +1103,7 @@ impl Tally {
             if cause == Cause::MissingDependency {
                 stats.dependency_denials += 1;
             }
-            if call.inferable {
+            if call.inferable && kept {
                 let user = record.user.as_deref().unwrap_or("");
                 let project_key = who(project);
                 let scope = scope_key(project_key, actions_key(&call.actions));
@@ -952,6 +1134,61 @@ impl Tally {
         }
     }
 
+    /// Makes a row for a project not among the rows, unless it ranks above the threshold
+    /// (which the rows reaching `prune_at` may lower first); false when it is pooled.
+    fn admit(&mut self, project: &str) -> bool {
+        if !self.projects.is_beyond(project) && self.projects.rows.len() >= self.projects.prune_at()
+        {
+            let pooled = self.projects.prune();
+            self.pool_pending(&pooled);
+        }
+        if self.projects.is_beyond(project) {
+            return false;
+        }
+        self.projects
+            .rows
+            .insert(project.to_string(), ProjectTally::default());
+        true
+    }
+
+    /// Moves the inference groups of the pooled projects (by `who` key) into `beyond`'s
+    /// denials as `unknown`, as their calls would have been counted had they been pooled
+    /// from the start, and forgets their scopes.
+    fn pool_pending(&mut self, pooled: &HashSet<u64>) {
+        if pooled.is_empty() {
+            return;
+        }
+        let Tally {
+            pending,
+            scopes,
+            projects,
+            lists,
+            missing_texts,
+            users,
+            ..
+        } = self;
+        let missing = missing_texts.number("");
+        pending.retain(|key, group| {
+            let scope = scopes.get(&key.0).expect("every pending scope is kept");
+            if !pooled.contains(&scope.project_key) {
+                return true;
+            }
+            let key_of_row = DenialKey {
+                list: lists.number(&scope.actions),
+                missing,
+                cause: Cause::Unknown,
+            };
+            let row = projects.beyond.denials.entry(key_of_row).or_default();
+            row.calls += group.calls;
+            row.seen.join(group.seen);
+            if key.1 != 0 {
+                row.users.insert(users.number(key.1));
+            }
+            false
+        });
+        scopes.retain(|_, scope| !pooled.contains(&scope.project_key));
+    }
+
     /// The entries of the maps that can grow large (inference groups, evidence, the users
     /// of denial rows), cheap to ask after every chunk: the scan folds a worker's tally
     /// into a shared one when it passes a bound, so the maps are not held once per worker,
@@ -976,36 +1213,22 @@ impl Tally {
             .map(|hash| self.users.number(*hash))
             .collect();
         // Their action list and missing text numbers, as this tally's.
-        let lists = self.lists.renumber(&other.lists);
-        let missing_texts = self.missing_texts.renumber(&other.missing_texts);
-        for (name, theirs) in other.projects {
-            let mine = self.projects.entry(name).or_default();
-            let (a, b) = (&mut mine.stats, theirs.stats);
-            a.records += b.records;
-            a.classified += b.classified;
-            a.allowed += b.allowed;
-            a.denied += b.denied;
-            a.failed += b.failed;
-            a.dependency_denials += b.dependency_denials;
-            a.inferred_dependency_denials += b.inferred_dependency_denials;
-            a.seen.join(b.seen);
-            for (list, b) in theirs.actions {
-                *mine.actions.entry(lists[list as usize]).or_default() += b;
-            }
-            for (key, b) in theirs.denials {
-                let key = DenialKey {
-                    list: lists[key.list as usize],
-                    missing: missing_texts[key.missing as usize],
-                    cause: key.cause,
-                };
-                let a = mine.denials.entry(key).or_default();
-                a.calls += b.calls;
-                for n in b.users.iter() {
-                    a.users.insert(renumbered[n as usize]);
-                }
-                a.seen.join(b.seen);
-            }
+        let numbers = Renumbering::Into {
+            lists: self.lists.renumber(&other.lists),
+            missing_texts: self.missing_texts.renumber(&other.missing_texts),
+            users: renumbered,
+        };
+        let projects = &mut self.projects;
+        projects.limit = projects.limit.min(other.projects.limit);
+        projects.threshold = projects.threshold.min(other.projects.threshold);
+        for (name, theirs) in other.projects.rows {
+            projects
+                .rows
+                .entry(name)
+                .or_default()
+                .join(theirs, &numbers);
         }
+        projects.beyond.join(other.projects.beyond, &numbers);
         self.unclassified.merge(other.unclassified);
         self.denied_calls.extend(other.denied_calls);
         self.proven.merge(other.proven);
@@ -1017,6 +1240,12 @@ impl Tally {
             a.calls += b.calls;
             a.seen.join(b.seen);
         }
+        // Rows above either threshold were turned away somewhere: none may stay a row.
+        let mut pooled = self.projects.pool_above_threshold();
+        if self.projects.rows.len() >= self.projects.prune_at() {
+            pooled.extend(self.projects.prune());
+        }
+        self.pool_pending(&pooled);
         for (reason, n) in other.error_counts {
             *self.error_counts.entry(reason).or_default() += n;
         }
@@ -1031,12 +1260,18 @@ impl Tally {
     pub fn finish(&mut self) {
         self.trim_errors();
         self.unclassified.finish();
+        if self.projects.rows.len() > self.projects.limit {
+            let pooled = self.projects.prune();
+            self.pool_pending(&pooled);
+        }
     }
 
-    /// An empty tally whose unclassified.csv keeps at most `limit` rows.
-    pub fn with_unclassified_limit(limit: usize) -> Tally {
+    /// An empty tally that keeps at most `unclassified` rows of unclassified.csv and
+    /// `projects` project rows.
+    pub fn with_limits(unclassified: usize, projects: usize) -> Tally {
         Tally {
-            unclassified: Unclassified::with_limit(limit),
+            unclassified: Unclassified::with_limit(unclassified),
+            projects: Projects::with_limit(projects),
             ..Tally::default()
         }
     }
@@ -1093,7 +1328,7 @@ impl Tally {
                 u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
             });
             let row_key = verdict_keys[id as usize];
-            let tally = self.projects.entry(scope.project.clone()).or_default();
+            let tally = self.projects.rows.entry(scope.project.clone()).or_default();
             if row_key.cause == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
@@ -1113,7 +1348,10 @@ impl Tally {
     /// Gives a denied-call row the cause `infer` found for its group. Rows are resolved as
     /// they are written, as some may be on disk (see `runs`).
     pub fn resolve(&self, catalog: &Catalog, row: &mut DeniedCall) {
-        if row.cause != Cause::Unknown || !row.inferable {
+        if row.cause != Cause::Unknown
+            || !row.inferable
+            || self.projects.is_beyond(row.get(Text::Project))
+        {
             return;
         }
         let (project, user) = (who(row.get(Text::Project)), who(row.get(Text::User)));
@@ -1255,14 +1493,197 @@ mod tests {
         let (a, b) = (Tally::default(), Tally::default());
         let project = "0123456789abcdef0123456789abcdef";
         assert_ne!(
-            a.projects.hasher().hash_one(project),
-            b.projects.hasher().hash_one(project)
+            a.projects.rows.hasher().hash_one(project),
+            b.projects.rows.hasher().hash_one(project)
         );
         let call = ("GET".to_string(), "/v1/x".to_string(), String::new());
         assert_ne!(
             a.unclassified.rows.hasher().hash_one(&call),
             b.unclassified.rows.hasher().hash_one(&call)
         );
+    }
+
+    /// What a finished, inferred tally says about its projects, in its own terms: per
+    /// kept project and for the pooled ones, the stats, the action rows and the denial
+    /// rows, with numbers turned back into the values they stand for.
+    type ProjectOutcome = (ProjectStats, Vec<(Vec<ActionId>, CallStats)>, Vec<String>);
+
+    fn project_outcome(tally: &Tally, row: &ProjectTally) -> ProjectOutcome {
+        let mut actions: Vec<(Vec<ActionId>, CallStats)> = row
+            .actions
+            .iter()
+            .map(|(list, stats)| (tally.lists.get(*list).clone(), stats.clone()))
+            .collect();
+        actions.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut denials: Vec<String> = row
+            .denials
+            .iter()
+            .map(|(key, d)| {
+                format!(
+                    "{:?} {:?} {} {} {} {:?}",
+                    tally.lists.get(key.list),
+                    key.cause,
+                    tally.missing_texts.get(key.missing),
+                    d.calls,
+                    d.users.len(),
+                    d.seen.get()
+                )
+            })
+            .collect();
+        denials.sort();
+        (row.stats.clone(), actions, denials)
+    }
+
+    #[test]
+    fn project_rows_beyond_the_limit_are_the_same_whatever_the_order() {
+        let catalog = crate::catalog::builtin().expect("built-in catalog");
+        let action = |name: &str| ids(&catalog, &[name]);
+        let (start, list) = (action("ecs:servers:start"), action("ecs:servers:list"));
+        // Per project: an allowed list (evidence), an allowed start, a denial naming the
+        // missing permission, and two denials naming none (inferable), by two users.
+        let mut calls: Vec<(String, String, i64, Outcome, Vec<ActionId>, bool)> = Vec::new();
+        for p in 0..400 {
+            let project = format!("{p:032x}");
+            for (k, (outcome, actions, inferable)) in [
+                (Outcome::Allowed, &list, false),
+                (Outcome::Allowed, &start, false),
+                (Outcome::Denied, &start, false),
+                (Outcome::Denied, &start, true),
+                (Outcome::Denied, &start, true),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let user = format!("u{}", (p + k) % 3);
+                let time = (p * 10 + k) as i64;
+                calls.push((
+                    project.clone(),
+                    user,
+                    time,
+                    outcome,
+                    actions.clone(),
+                    inferable,
+                ));
+            }
+        }
+        let limit = 50;
+        let count = |tally: &mut Tally,
+                     (project, user, time, outcome, actions, inferable): &(
+            String,
+            String,
+            i64,
+            Outcome,
+            Vec<ActionId>,
+            bool,
+        )| {
+            let record = Record {
+                user: Some(Cow::Borrowed(user.as_str())),
+                time: Some(*time),
+                ..Record::default()
+            };
+            let denied = *outcome == Outcome::Denied;
+            let call = Call {
+                actions: actions.clone(),
+                project: Some(Cow::Borrowed(project.as_str())),
+                method: None,
+                path: None,
+                unclaimed_key: None,
+                outcome: *outcome,
+                cause: denied.then_some(if *inferable {
+                    Cause::Unknown
+                } else {
+                    Cause::MissingDependency
+                }),
+                missing: (denied && !*inferable).then(|| "ecs:servers:list".to_string()),
+                inferable: *inferable,
+            };
+            tally.add(&catalog, &record, &call, Loc::default(), None, true);
+            assert!(tally.projects.rows.len() <= tally.projects.prune_at());
+        };
+        let outcome = |mut tally: Tally| {
+            tally.finish();
+            tally.infer(&catalog);
+            let mut kept: Vec<(String, ProjectOutcome)> = tally
+                .projects
+                .rows()
+                .map(|(name, row)| (name.clone(), project_outcome(&tally, row)))
+                .collect();
+            kept.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut rows = tally.denied_calls.clone();
+            for row in &mut rows {
+                tally.resolve(&catalog, row);
+            }
+            let mut causes: Vec<(String, Cause)> = rows
+                .iter()
+                .map(|row| (row.get(Text::Project).to_string(), row.cause))
+                .collect();
+            causes.sort();
+            (
+                kept,
+                project_outcome(&tally, &tally.projects.beyond),
+                causes,
+            )
+        };
+        // The whole run without a limit, and the projects that must be kept.
+        let mut unlimited = Tally::default();
+        for call in &calls {
+            count(&mut unlimited, call);
+        }
+        let (everything, _, _) = outcome(unlimited);
+        let mut by_rank: Vec<&String> = everything.iter().map(|(name, _)| name).collect();
+        by_rank.sort_by_key(|name| Projects::rank(name));
+        let chosen: BTreeSet<&String> = by_rank[..limit].iter().copied().collect();
+        let mut first = None;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..4 {
+            let mut shuffled = calls.clone();
+            if round > 0 {
+                for i in (1..shuffled.len()).rev() {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    shuffled.swap(i, (state >> 33) as usize % (i + 1));
+                }
+            }
+            // Split over three tallies, merged as the scan merges its workers.
+            let mut parts: Vec<Tally> = (0..3).map(|_| Tally::with_limits(10, limit)).collect();
+            for (i, call) in shuffled.iter().enumerate() {
+                count(&mut parts[i * 3 / shuffled.len()], call);
+            }
+            let mut merged = parts.remove(0);
+            for part in parts {
+                merged.merge(part);
+                // No row above the threshold either side had: they are pooled at once.
+                let projects = &merged.projects;
+                assert!(projects.rows().all(|(name, _)| !projects.is_beyond(name)));
+                assert!(projects.rows.len() <= projects.prune_at());
+            }
+            let result = outcome(merged);
+            // The chosen projects, each exactly as in the run without a limit.
+            let kept: Vec<&(String, ProjectOutcome)> = everything
+                .iter()
+                .filter(|(name, _)| chosen.contains(name))
+                .collect();
+            assert_eq!(result.0.iter().collect::<Vec<_>>(), kept, "round {round}");
+            // The others' calls pooled, their denials naming nothing left unknown.
+            let beyond = &result.1.0;
+            assert_eq!(beyond.records, 5 * (400 - limit as u64));
+            assert_eq!(beyond.denied, 3 * (400 - limit as u64));
+            assert!(result.2.iter().all(|(project, cause)| {
+                chosen.contains(project) || *cause != Cause::InferredMissingAction
+            }));
+            assert!(
+                result
+                    .2
+                    .iter()
+                    .any(|(_, c)| *c == Cause::InferredMissingAction),
+                "kept projects' denials are inferred"
+            );
+            match &first {
+                None => first = Some(result),
+                Some(first) => assert_eq!(first, &result, "round {round}"),
+            }
+        }
     }
 
     #[test]
@@ -1410,7 +1831,7 @@ mod tests {
                 missing: tally.missing_texts.number("ecs:servers:list"),
                 cause: Cause::MissingDependency,
             };
-            let project = tally.projects.entry("p".into()).or_default();
+            let project = tally.projects.rows.entry("p".into()).or_default();
             let row = project.denials.entry(key).or_default();
             row.calls += 1;
             for n in numbers {
@@ -1418,7 +1839,7 @@ mod tests {
             }
         }
         a.merge(b);
-        let rows = &a.projects["p"].denials;
+        let rows = &a.projects.rows["p"].denials;
         assert_eq!(rows.len(), 1);
         let (key, row) = rows.iter().next().expect("one row");
         assert_eq!(a.lists.get(key.list), &[1]);
@@ -1438,12 +1859,12 @@ mod tests {
             for (i, list) in lists.iter().enumerate() {
                 let n = tally.lists.number(list);
                 assert_eq!(tally.lists.number(list), n, "a list keeps its number");
-                let project = tally.projects.entry("p".into()).or_default();
+                let project = tally.projects.rows.entry("p".into()).or_default();
                 project.actions.entry(n).or_default().calls += 1 + i as u64;
             }
         }
         a.merge(b);
-        let rows: BTreeMap<Vec<ActionId>, u64> = a.projects["p"]
+        let rows: BTreeMap<Vec<ActionId>, u64> = a.projects.rows["p"]
             .actions
             .iter()
             .map(|(n, s)| (a.lists.get(*n).to_vec(), s.calls))

@@ -22,7 +22,11 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         result.bytes as f64 / 1e6 / secs
     );
     let (mut classified, mut allowed, mut denied, mut failed) = (0, 0, 0, 0);
-    for p in t.projects.values() {
+    for (_, p) in t
+        .projects
+        .rows()
+        .chain([(&String::new(), &t.projects.beyond)])
+    {
         classified += p.stats.classified;
         allowed += p.stats.allowed;
         denied += p.stats.denied;
@@ -44,6 +48,16 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
             t.unclassified.limit()
         );
     }
+    let pooled = &t.projects.beyond.stats;
+    if pooled.records > 0 {
+        let _ = writeln!(
+            s,
+            "  projects.csv: {} records ({} denied) of projects beyond --max-projects {} are in its last row",
+            pooled.records,
+            pooled.denied,
+            t.projects.limit()
+        );
+    }
     let kept = |reason: &str| crate::count::KEPT_REASONS.contains(&reason);
     let skipped: u64 = t
         .error_counts
@@ -58,7 +72,10 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
     );
     let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut by_project: Vec<(u64, &str)> = Vec::new();
-    for (name, p) in &t.projects {
+    for (key, d) in &t.projects.beyond.denials {
+        *causes.entry(key.cause).or_default() += d.calls;
+    }
+    for (name, p) in t.projects.rows() {
         for (key, d) in &p.denials {
             *causes.entry(key.cause).or_default() += d.calls;
         }

@@ -429,6 +429,10 @@ fn write_denied_calls(
 /// unclassified calls than `--max-unclassified-rows`: their calls in one row.
 const BEYOND_UNCLASSIFIED_ROWS: &str = "(calls of rows beyond --max-unclassified-rows)";
 
+/// The project_id of the last row of projects.csv, actions.csv and denials.csv when a run
+/// has more projects than `--max-projects`: the pooled counts of the projects not kept.
+const BEYOND_PROJECTS: &str = "(projects beyond --max-projects)";
+
 /// Every report but denied_calls.csv: they are built from the aggregates.
 fn write_aggregates(job: &ReportJob) -> Result<()> {
     let ReportJob {
@@ -438,8 +442,17 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         inputs,
         raw,
     } = *job;
-    let mut projects: Vec<(&String, &crate::count::ProjectTally)> = tally.projects.iter().collect();
+    let mut projects: Vec<(&str, &crate::count::ProjectTally)> = tally
+        .projects
+        .rows()
+        .map(|(name, row)| (name.as_str(), row))
+        .collect();
     projects.sort_by(|a, b| a.0.cmp(b.0));
+    // The pooled projects come last, as one more project; `policies` leaves them out.
+    let beyond = &tally.projects.beyond;
+    if beyond.stats.records > 0 {
+        projects.push((BEYOND_PROJECTS, beyond));
+    }
 
     let mut w = Report::create(&dir.join("denials.csv"), raw)?;
     w.write_record([
@@ -454,7 +467,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
     ])?;
     let mut policies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut inferred: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (project, t) in &projects {
+    for &(project, t) in &projects {
         let mut rows: Vec<_> = t
             .denials
             .iter()
@@ -471,7 +484,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         for (action, cause, missing, stats) in rows {
             let (first, last) = seen(stats.seen);
             w.write_record([
-                project.as_str(),
+                project,
                 &action,
                 cause,
                 missing,
@@ -480,11 +493,14 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
                 &first,
                 &last,
             ])?;
+            if std::ptr::eq(t, beyond) {
+                continue;
+            }
             if cause == "missing_dependency" && !missing.is_empty() {
-                policies.entry(project.as_str()).or_default().push(missing);
+                policies.entry(project).or_default().push(missing);
             }
             if cause == "inferred_missing_dependency" {
-                let list = inferred.entry(project.as_str()).or_default();
+                let list = inferred.entry(project).or_default();
                 list.extend(missing.split('|').filter(|m| !m.is_empty()));
             }
         }
@@ -505,11 +521,11 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         "last_seen",
         "inferred_dependency_denials",
     ])?;
-    for (project, t) in &projects {
+    for &(project, t) in &projects {
         let s = &t.stats;
         let (first, last) = seen(s.seen);
         w.write_record([
-            project.as_str(),
+            project,
             &s.records.to_string(),
             &s.classified.to_string(),
             &s.allowed.to_string(),
@@ -533,7 +549,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         "denied",
         "failed",
     ])?;
-    for (project, t) in &projects {
+    for &(project, t) in &projects {
         let mut rows: Vec<_> = t
             .actions
             .iter()
@@ -542,7 +558,7 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         for (action, s) in rows {
             w.write_record([
-                project.as_str(),
+                project,
                 &action,
                 &s.calls.to_string(),
                 &s.allowed.to_string(),

@@ -219,6 +219,137 @@ fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
     assert_eq!(others(all.path()), others(few.path()));
 }
 
+/// A report's rows after the header, each as its fields.
+fn csv_rows(dir: &Path, name: &str) -> Vec<Vec<String>> {
+    csv::Reader::from_path(dir.join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .records()
+        .map(|row| row.expect("a CSV row").iter().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn projects_past_the_limit_add_up_in_one_last_row() {
+    const POOLED: &str = "(projects beyond --max-projects)";
+    let all = tempfile::tempdir().expect("temp dir");
+    assert!(scan(&root(), all.path(), &["samples"]).status.success());
+    let whole = |name: &str| csv_rows(all.path(), name);
+    let projects = whole("projects.csv");
+    assert!(projects.len() >= 4, "the samples have projects to pool");
+    let json = |dir: &Path, name: &str| -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(&fs::read_to_string(dir.join(name)).expect(name)).expect(name)
+    };
+    let number = |field: &str| field.parse::<u64>().expect("a count");
+    // Denied calls whose inferred cause is lost because their project was pooled.
+    let mut uninferred = 0;
+    for limit in 1..projects.len() {
+        let (few, few_many) = (
+            tempfile::tempdir().expect("temp dir"),
+            tempfile::tempdir().expect("temp dir"),
+        );
+        let limit_arg = limit.to_string();
+        let limit_args = ["--max-projects", limit_arg.as_str(), "samples"];
+        let a = scan(&root(), few.path(), &[&["-j1"][..], &limit_args].concat());
+        let b = scan(
+            &root(),
+            few_many.path(),
+            &[&["-j8", "--chunk-size", "64"][..], &limit_args].concat(),
+        );
+        assert!(a.status.success() && b.status.success());
+        // The same projects kept however the work was split.
+        assert_eq!(
+            reports(few.path()),
+            reports(few_many.path()),
+            "limit {limit}"
+        );
+        let cut = |name: &str| csv_rows(few.path(), name);
+
+        let rows = cut("projects.csv");
+        assert_eq!(rows.len(), limit + 1, "limit {limit}: {rows:?}");
+        let (kept, last) = (&rows[..limit], &rows[limit]);
+        assert_eq!(last[0], POOLED);
+        assert!(kept.iter().all(|row| projects.contains(row)));
+        let is_kept = |id: &str| kept.iter().any(|row| row[0] == id);
+        let pooled: Vec<&Vec<String>> = projects.iter().filter(|r| !is_kept(&r[0])).collect();
+        // records, classified, allowed, denied, failed, dependency denials, unclassified.
+        for column in 1..=7 {
+            let sum: u64 = pooled.iter().map(|row| number(&row[column])).sum();
+            assert_eq!(number(&last[column]), sum, "limit {limit}, column {column}");
+        }
+        assert_eq!(
+            last[10], "0",
+            "the pooled projects' denials are not inferred"
+        );
+
+        // actions.csv: kept projects' rows as they were, the pooled ones' summed per action.
+        let per_action = |rows: &[Vec<String>], pooled: &dyn Fn(&str) -> bool| {
+            let mut sums = std::collections::BTreeMap::<String, Vec<u64>>::new();
+            for row in rows.iter().filter(|row| pooled(&row[0])) {
+                let sum = sums.entry(row[1].clone()).or_insert_with(|| vec![0; 4]);
+                for (s, field) in sum.iter_mut().zip(&row[2..]) {
+                    *s += number(field);
+                }
+            }
+            sums
+        };
+        let (actions, actions_cut) = (whole("actions.csv"), cut("actions.csv"));
+        let kept_rows = |rows: &[Vec<String>]| -> Vec<Vec<String>> {
+            rows.iter()
+                .filter(|row| is_kept(&row[0]))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(kept_rows(&actions), kept_rows(&actions_cut));
+        assert_eq!(
+            per_action(&actions, &|id| !is_kept(id)),
+            per_action(&actions_cut, &|id| id == POOLED),
+        );
+
+        // denials.csv: kept projects' rows as they were; the pooled calls all counted.
+        let (denials, denials_cut) = (whole("denials.csv"), cut("denials.csv"));
+        assert_eq!(kept_rows(&denials), kept_rows(&denials_cut));
+        let calls = |rows: &[Vec<String>], pooled: &dyn Fn(&str) -> bool| -> u64 {
+            rows.iter()
+                .filter(|row| pooled(&row[0]))
+                .map(|row| number(&row[4]))
+                .sum()
+        };
+        assert_eq!(
+            calls(&denials, &|id| !is_kept(id)),
+            calls(&denials_cut, &|id| id == POOLED)
+        );
+
+        // denied_calls.csv keeps every call under its own project; only the pooled
+        // projects' inferred causes fall back to unknown.
+        let (calls_whole, calls_cut) = (whole("denied_calls.csv"), cut("denied_calls.csv"));
+        assert_eq!(calls_whole.len(), calls_cut.len());
+        for (w, c) in calls_whole.iter().zip(&calls_cut) {
+            if is_kept(&w[1]) || !w[8].starts_with("inferred_") {
+                assert_eq!(w, c, "limit {limit}");
+            } else {
+                uninferred += 1;
+                assert_eq!((c[8].as_str(), c[9].as_str()), ("unknown", ""));
+                // Time, project, user, address, method, path, trace name; request and input.
+                assert_eq!((&w[..7], &w[10..12]), (&c[..7], &c[10..12]));
+            }
+        }
+
+        // Policies only for the projects kept, as they were.
+        for name in ["policies.json", "policies_inferred.json"] {
+            let mut expected = json(all.path(), name);
+            expected.retain(|id, _| is_kept(id));
+            assert_eq!(json(few.path(), name), expected, "limit {limit}: {name}");
+        }
+        for name in ["unclassified.csv", "errors.csv"] {
+            assert_eq!(whole(name), cut(name), "limit {limit}: {name}");
+        }
+    }
+    assert!(
+        uninferred > 0,
+        "some limit pools a project whose denials were inferred"
+    );
+}
+
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out)

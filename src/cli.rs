@@ -197,6 +197,12 @@ pub struct ScanArgs {
     /// holds endless made-up project ids in request paths.
     #[arg(long, value_name = "PROJECTS", default_value_t = crate::count::MAX_PROJECTS)]
     pub max_projects: usize,
+    /// Key of the hash that chooses which projects and unclassified rows keep rows of their
+    /// own once --max-projects or --max-unclassified-rows is reached. Random in every run,
+    /// so that no one can make up ids that push the real ones out; set it to get the same
+    /// choice in every run.
+    #[arg(long, value_name = "N")]
+    pub limit_seed: Option<u64>,
 }
 
 /// A size in bytes: a whole number, optionally followed by `K`, `M` or `G` (powers of

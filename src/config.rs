@@ -16,6 +16,15 @@ pub fn load_catalog(paths: &[std::path::PathBuf]) -> Result<Catalog> {
     catalog::load(paths)
 }
 
+/// A key no one knows before the run: std's hash keys, which it draws from the
+/// operating system's randomness.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
+
 /// Validates `args` into a scan configuration.
 pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
     let catalog = load_catalog(&args.catalog)?;
@@ -78,6 +87,7 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         rows_in_memory: args.rows_in_memory.max(1),
         max_unclassified_rows: args.max_unclassified_rows,
         max_projects: args.max_projects,
+        limit_seed: args.limit_seed.unwrap_or_else(random_seed),
         fold_weight: args.fold_weight,
         skim: !args.full_parse,
         frame: FrameOptions {

@@ -248,22 +248,32 @@ pub struct Unclassified {
     /// Calls and denials of the rows not kept (`example` unused).
     pub beyond: UnclassifiedStats,
     limit: usize,
+    /// Key of `rank`'s hash; one per run (see `LIMIT_SEED`).
+    seed: u64,
 }
+
+/// The key of the hashes that rank rows for keeping (`Unclassified::rank`,
+/// `Projects::rank`) when nothing else sets one: a scan takes a random key per run (or
+/// `--limit-seed`), so that no one can craft keys that rank first; tests and tools that
+/// build tallies by hand share this one.
+pub const LIMIT_SEED: u64 = 0;
 
 impl Default for Unclassified {
     fn default() -> Unclassified {
-        Unclassified::with_limit(MAX_UNCLASSIFIED_ROWS)
+        Unclassified::with_limit(MAX_UNCLASSIFIED_ROWS, LIMIT_SEED)
     }
 }
 
 impl Unclassified {
-    /// No rows yet; at most `limit` (at least 1) at the end.
-    pub fn with_limit(limit: usize) -> Unclassified {
+    /// No rows yet; at most `limit` (at least 1) at the end, chosen by a hash keyed with
+    /// `seed` (tallies merged into each other must share it).
+    pub fn with_limit(limit: usize, seed: u64) -> Unclassified {
         Unclassified {
             rows: OpenMap::default(),
             threshold: u64::MAX,
             beyond: UnclassifiedStats::default(),
             limit: limit.max(1),
+            seed,
         }
     }
 
@@ -279,15 +289,16 @@ impl Unclassified {
 
     /// Orders keys for keeping, lowest first, by the key alone: calls of the API (a trace's
     /// name, or a path whose first segment is a version such as `v2` or `v2.1`) before
-    /// anything else, then by a fixed hash of the key. A scanner's made-up paths are mostly
-    /// of the second kind, so they give way first.
-    fn rank(key: &UnclassifiedKey) -> u64 {
+    /// anything else, then by a hash of the key keyed with `seed`. A scanner's made-up
+    /// paths are mostly of the second kind, so they give way first; and as the key is new
+    /// in every run, no one can make up paths that rank before the others.
+    fn rank(&self, key: &UnclassifiedKey) -> u64 {
         let (method, template, trace) = key;
         let api = !trace.is_empty() || {
             let b = template.as_bytes();
             b.len() > 2 && b[0] == b'/' && b[1] == b'v' && b[2].is_ascii_digit()
         };
-        let mut h = xxhash_rust::xxh3::xxh3_64(method.as_bytes());
+        let mut h = xxhash_rust::xxh3::xxh3_64_with_seed(method.as_bytes(), self.seed);
         for part in [template, trace] {
             h = xxhash_rust::xxh3::xxh3_64_with_seed(part.as_bytes(), h);
         }
@@ -301,7 +312,7 @@ impl Unclassified {
             row.add(example, denied);
             return;
         }
-        let rank = Unclassified::rank(key);
+        let rank = self.rank(key);
         if rank <= self.threshold && self.rows.len() >= 2 * self.limit {
             self.prune();
         }
@@ -319,6 +330,7 @@ impl Unclassified {
 
     /// Adds `other`'s rows and the calls beyond its limit.
     pub fn merge(&mut self, other: Unclassified) {
+        debug_assert_eq!(self.seed, other.seed, "merged rows rank alike");
         self.limit = self.limit.min(other.limit);
         self.beyond
             .add_counts(other.beyond.calls, other.beyond.denied);
@@ -398,22 +410,26 @@ pub struct Projects {
     pub beyond: ProjectTally,
     threshold: u64,
     limit: usize,
+    /// Key of `rank`'s hash; one per run (see `LIMIT_SEED`).
+    seed: u64,
 }
 
 impl Default for Projects {
     fn default() -> Projects {
-        Projects::with_limit(MAX_PROJECTS)
+        Projects::with_limit(MAX_PROJECTS, LIMIT_SEED)
     }
 }
 
 impl Projects {
-    /// No rows yet; at most `limit` (at least 1) at the end.
-    pub fn with_limit(limit: usize) -> Projects {
+    /// No rows yet; at most `limit` (at least 1) at the end, chosen by a hash keyed with
+    /// `seed` (tallies merged into each other must share it).
+    pub fn with_limit(limit: usize, seed: u64) -> Projects {
         Projects {
             rows: OpenMap::default(),
             beyond: ProjectTally::default(),
             threshold: u64::MAX,
             limit: limit.max(1),
+            seed,
         }
     }
 
@@ -427,16 +443,17 @@ impl Projects {
         self.rows.iter()
     }
 
-    /// Orders projects for keeping, lowest first: a fixed hash of the name (seeded apart
-    /// from `who`, so that it does not follow the tables keyed by that).
-    fn rank(name: &str) -> u64 {
-        xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), 0x7072_6f6a)
+    /// Orders projects for keeping, lowest first: a hash of the name keyed with `seed`.
+    /// The key is new in every run, so no one can make up project ids that rank before
+    /// the real ones and push them all out with a few requests each.
+    fn rank(seed: u64, name: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), seed)
     }
 
     /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
     /// falls).
     pub fn is_beyond(&self, name: &str) -> bool {
-        Projects::rank(name) > self.threshold
+        Projects::rank(self.seed, name) > self.threshold
     }
 
     /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
@@ -448,7 +465,12 @@ impl Projects {
     /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
     /// returns their `who` keys.
     fn prune(&mut self) -> HashSet<u64> {
-        let mut ranks: Vec<u64> = self.rows.keys().map(|name| Projects::rank(name)).collect();
+        let seed = self.seed;
+        let mut ranks: Vec<u64> = self
+            .rows
+            .keys()
+            .map(|name| Projects::rank(seed, name))
+            .collect();
         if ranks.len() <= self.limit {
             return HashSet::default();
         }
@@ -463,9 +485,9 @@ impl Projects {
         if self.threshold == u64::MAX {
             return pooled;
         }
-        let (threshold, beyond) = (self.threshold, &mut self.beyond);
+        let (threshold, seed, beyond) = (self.threshold, self.seed, &mut self.beyond);
         self.rows.retain(|name, row| {
-            let keep = Projects::rank(name) <= threshold;
+            let keep = Projects::rank(seed, name) <= threshold;
             if !keep {
                 pooled.insert(who(name));
                 beyond.join(std::mem::take(row), &Renumbering::Same);
@@ -1219,6 +1241,7 @@ impl Tally {
             users: renumbered,
         };
         let projects = &mut self.projects;
+        debug_assert_eq!(projects.seed, other.projects.seed, "merged rows rank alike");
         projects.limit = projects.limit.min(other.projects.limit);
         projects.threshold = projects.threshold.min(other.projects.threshold);
         for (name, theirs) in other.projects.rows {
@@ -1267,11 +1290,11 @@ impl Tally {
     }
 
     /// An empty tally that keeps at most `unclassified` rows of unclassified.csv and
-    /// `projects` project rows.
-    pub fn with_limits(unclassified: usize, projects: usize) -> Tally {
+    /// `projects` project rows, chosen by hashes keyed with `seed`.
+    pub fn with_limits(unclassified: usize, projects: usize, seed: u64) -> Tally {
         Tally {
-            unclassified: Unclassified::with_limit(unclassified),
-            projects: Projects::with_limit(projects),
+            unclassified: Unclassified::with_limit(unclassified, seed),
+            projects: Projects::with_limit(projects, seed),
             ..Tally::default()
         }
     }
@@ -1631,7 +1654,7 @@ mod tests {
         }
         let (everything, _, _) = outcome(unlimited);
         let mut by_rank: Vec<&String> = everything.iter().map(|(name, _)| name).collect();
-        by_rank.sort_by_key(|name| Projects::rank(name));
+        by_rank.sort_by_key(|name| Projects::rank(LIMIT_SEED, name));
         let chosen: BTreeSet<&String> = by_rank[..limit].iter().copied().collect();
         let mut first = None;
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -1646,7 +1669,9 @@ mod tests {
                 }
             }
             // Split over three tallies, merged as the scan merges its workers.
-            let mut parts: Vec<Tally> = (0..3).map(|_| Tally::with_limits(10, limit)).collect();
+            let mut parts: Vec<Tally> = (0..3)
+                .map(|_| Tally::with_limits(10, limit, LIMIT_SEED))
+                .collect();
             for (i, call) in shuffled.iter().enumerate() {
                 count(&mut parts[i * 3 / shuffled.len()], call);
             }
@@ -1730,7 +1755,10 @@ mod tests {
             e.1 += u64::from(*denied);
         }
         let mut by_rank: Vec<&UnclassifiedKey> = exact.keys().collect();
-        by_rank.sort_by_key(|k| Unclassified::rank(k));
+        // Any key of the hash will do, as long as every part shares it.
+        let seed = 0x5eed;
+        let ranker = Unclassified::with_limit(limit, seed);
+        by_rank.sort_by_key(|k| ranker.rank(k));
         let mut want_rows: Vec<(UnclassifiedKey, u64, u64)> = by_rank[..limit]
             .iter()
             .map(|k| ((*k).clone(), exact[*k].0, exact[*k].1))
@@ -1747,8 +1775,9 @@ mod tests {
             for i in (1..order.len()).rev() {
                 order.swap(i, (next() % (i as u64 + 1)) as usize);
             }
-            let mut parts: Vec<Unclassified> =
-                (0..3).map(|_| Unclassified::with_limit(limit)).collect();
+            let mut parts: Vec<Unclassified> = (0..3)
+                .map(|_| Unclassified::with_limit(limit, seed))
+                .collect();
             for (i, call) in order.iter().enumerate() {
                 count(&mut parts[(i + round) % 3], call);
             }

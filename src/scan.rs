@@ -73,6 +73,8 @@ pub struct ScanConfig {
     pub max_unclassified_rows: usize,
     /// Most project rows (`count::Projects`, which reads 0 as 1).
     pub max_projects: usize,
+    /// Key of the hashes that choose the rows kept under those two limits.
+    pub limit_seed: u64,
     /// Entries (see `Tally::weight`) a worker's tally may hold before it is folded into
     /// the shared one (with more than one worker). Each fold leaves the worker's maps
     /// to fill again with keys the shared tally may hold too, so the default (about
@@ -87,7 +89,11 @@ impl ScanConfig {
     /// An empty tally with this scan's limits: every worker's, the shared one, and each
     /// that replaces a folded one.
     fn tally(&self) -> Tally {
-        Tally::with_limits(self.max_unclassified_rows, self.max_projects)
+        Tally::with_limits(
+            self.max_unclassified_rows,
+            self.max_projects,
+            self.limit_seed,
+        )
     }
 }
 

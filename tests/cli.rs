@@ -188,8 +188,9 @@ fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
         whole.len() > 3,
         "the samples have unclassified rows to drop"
     );
-    // One worker and many tiny chunks on eight: the same rows kept either way.
-    let limit = ["--max-unclassified-rows", "2"];
+    // One worker and many tiny chunks on eight: the same rows kept either way (with the
+    // same key of the hash that chooses them; each run draws its own otherwise).
+    let limit = ["--max-unclassified-rows", "2", "--limit-seed", "7"];
     let a = scan(
         &root(),
         few.path(),
@@ -248,7 +249,14 @@ fn projects_past_the_limit_add_up_in_one_last_row() {
             tempfile::tempdir().expect("temp dir"),
         );
         let limit_arg = limit.to_string();
-        let limit_args = ["--max-projects", limit_arg.as_str(), "samples"];
+        // The same key of the choosing hash in both runs: each run draws its own otherwise.
+        let limit_args = [
+            "--max-projects",
+            limit_arg.as_str(),
+            "--limit-seed",
+            "7",
+            "samples",
+        ];
         let a = scan(&root(), few.path(), &[&["-j1"][..], &limit_args].concat());
         let b = scan(
             &root(),
@@ -348,6 +356,19 @@ fn projects_past_the_limit_add_up_in_one_last_row() {
         uninferred > 0,
         "some limit pools a project whose denials were inferred"
     );
+    // Other keys choose other projects, so ids cannot be made up to rank first.
+    let kept = |seed: &str| -> Vec<String> {
+        let out = tempfile::tempdir().expect("temp dir");
+        let args = ["--max-projects", "2", "--limit-seed", seed, "samples"];
+        assert!(scan(&root(), out.path(), &args).status.success());
+        let rows = csv_rows(out.path(), "projects.csv");
+        rows[..2].iter().map(|row| row[0].clone()).collect()
+    };
+    let choices: std::collections::BTreeSet<Vec<String>> = ["1", "2", "3", "4", "5", "6"]
+        .into_iter()
+        .map(kept)
+        .collect();
+    assert!(choices.len() > 1, "six keys, one choice: {choices:?}");
 }
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {

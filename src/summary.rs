@@ -38,25 +38,32 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         t.records,
         t.records - classified
     );
-    let beyond = &t.unclassified.beyond;
-    if beyond.calls > 0 {
-        let _ = writeln!(
-            s,
-            "  unclassified.csv: {} calls ({} denied) of rows beyond --max-unclassified-rows {} are in its last row",
-            beyond.calls,
-            beyond.denied,
-            t.unclassified.limit()
-        );
-    }
-    let pooled = &t.projects.beyond.stats;
-    if pooled.records > 0 {
-        let _ = writeln!(
-            s,
-            "  projects.csv: {} records ({} denied) of projects beyond --max-projects {} are in its last row",
-            pooled.records,
-            pooled.denied,
-            t.projects.limit()
-        );
+    // What the row limits pooled into the last row of a report, if anything.
+    let (rows, projects) = (&t.unclassified.beyond, &t.projects.beyond.stats);
+    for (report, count, what, denied, beyond, limit) in [
+        (
+            "unclassified.csv",
+            rows.calls,
+            "calls",
+            rows.denied,
+            "rows beyond --max-unclassified-rows",
+            t.unclassified.limit(),
+        ),
+        (
+            "projects.csv",
+            projects.records,
+            "records",
+            projects.denied,
+            "projects beyond --max-projects",
+            t.projects.limit(),
+        ),
+    ] {
+        if count > 0 {
+            let _ = writeln!(
+                s,
+                "  {report}: {count} {what} ({denied} denied) of {beyond} {limit} are in its last row"
+            );
+        }
     }
     let kept = |reason: &str| crate::count::KEPT_REASONS.contains(&reason);
     let skipped: u64 = t
@@ -128,7 +135,14 @@ mod tests {
     #[test]
     fn summary_names_causes_problems_and_file_errors() {
         let mut tally = Tally::default();
-        (tally.records, tally.duplicates) = (3, 1);
+        (tally.records, tally.duplicates) = (8, 1);
+        // Five records of projects past --max-projects, and calls past the unclassified rows.
+        let pooled = &mut tally.projects.beyond.stats;
+        (pooled.records, pooled.classified, pooled.denied) = (5, 5, 2);
+        (
+            tally.unclassified.beyond.calls,
+            tally.unclassified.beyond.denied,
+        ) = (4, 1);
         tally.error(Loc { file: 0, line: 2 }, "invalid_json");
         tally.error(Loc { file: 0, line: 3 }, crate::count::INVALID_STATUS);
         let dir = tempfile::tempdir().expect("tmp");
@@ -160,5 +174,19 @@ mod tests {
         );
         assert!(text.contains("missing_dependency 0"), "{text}");
         assert!(text.contains("error: b.json.gz:7: read_error"), "{text}");
+        // The pooled projects count in the totals, and are named as pooled, not as a project.
+        assert!(
+            text.contains("records 8: classified 5 (allowed 0, denied 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("projects.csv: 5 records (2 denied) of projects beyond --max-projects 100000 are in its last row"),
+            "{text}"
+        );
+        assert!(
+            text.contains("unclassified.csv: 4 calls (1 denied) of rows beyond --max-unclassified-rows 10000 are in its last row"),
+            "{text}"
+        );
+        assert!(!text.contains("top projects"), "{text}");
     }
 }

@@ -237,19 +237,64 @@ pub const MAX_UNCLASSIFIED_ROWS: usize = 10_000;
 ///
 /// Which rows are kept does not depend on the order records arrive in, nor on how the
 /// work was split between workers: the `limit` rows of lowest `rank` among all distinct
-/// keys, and every call of those rows is counted. Invariant: no row ranks above
-/// `threshold`; a key ranking above it is never admitted again (its calls go to `beyond`),
-/// and `threshold` only falls. A row among the final `limit` lowest ranks is thus never
-/// turned away, as the `limit`-th lowest rank of any subset of keys is at least that of all.
+/// keys, and every call of those rows is counted (see `RankLimit`). Invariant: no row
+/// ranks above the bound's threshold; the calls of a key ranking above it go to `beyond`.
 #[derive(Debug, Clone)]
 pub struct Unclassified {
     rows: OpenMap<UnclassifiedKey, UnclassifiedStats>,
-    threshold: u64,
     /// Calls and denials of the rows not kept (`example` unused).
     pub beyond: UnclassifiedStats,
+    bound: RankLimit,
+}
+
+/// The bound `Unclassified` and `Projects` share: of all distinct keys a run meets, keep
+/// the `limit` of lowest rank. Invariant: `threshold` only falls, and it is at least the
+/// `limit`-th lowest rank of all keys, as the `limit`-th lowest rank of any subset of them
+/// is at least that; so a key ranking above it is never among those kept, and one ranking
+/// below it can be kept with every call of its own.
+#[derive(Debug, Clone, Copy)]
+struct RankLimit {
+    threshold: u64,
     limit: usize,
-    /// Key of `rank`'s hash; one per run (see `LIMIT_SEED`).
+    /// Key of the rank's hash; one per run (see `LIMIT_SEED`).
     seed: u64,
+}
+
+impl RankLimit {
+    /// Nothing turned away yet; at most `limit` (at least 1) kept.
+    fn new(limit: usize, seed: u64) -> RankLimit {
+        RankLimit {
+            threshold: u64::MAX,
+            limit: limit.max(1),
+            seed,
+        }
+    }
+
+    /// Whether a key of this rank is turned away (for good).
+    fn beyond(&self, rank: u64) -> bool {
+        rank > self.threshold
+    }
+
+    /// Lowers the threshold to the `limit`-th lowest of `ranks`, the ranks of the keys
+    /// held; false when they are no more than the limit.
+    fn lower(&mut self, mut ranks: Vec<u64>) -> bool {
+        if ranks.len() <= self.limit {
+            return false;
+        }
+        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
+        self.threshold = self.threshold.min(kth);
+        true
+    }
+
+    /// Takes the lower threshold and limit of `other`, of the same run; true when the
+    /// threshold fell.
+    fn join(&mut self, other: RankLimit) -> bool {
+        debug_assert_eq!(self.seed, other.seed, "merged rows rank alike");
+        self.limit = self.limit.min(other.limit);
+        let fell = other.threshold < self.threshold;
+        self.threshold = self.threshold.min(other.threshold);
+        fell
+    }
 }
 
 /// The key of the hashes that rank rows for keeping (`Unclassified::rank`,
@@ -270,16 +315,14 @@ impl Unclassified {
     pub fn with_limit(limit: usize, seed: u64) -> Unclassified {
         Unclassified {
             rows: OpenMap::default(),
-            threshold: u64::MAX,
             beyond: UnclassifiedStats::default(),
-            limit: limit.max(1),
-            seed,
+            bound: RankLimit::new(limit, seed),
         }
     }
 
     /// The most rows kept at the end.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.bound.limit
     }
 
     /// The rows kept so far (all of them once `finish` ran).
@@ -298,7 +341,7 @@ impl Unclassified {
             let b = template.as_bytes();
             b.len() > 2 && b[0] == b'/' && b[1] == b'v' && b[2].is_ascii_digit()
         };
-        let mut h = xxhash_rust::xxh3::xxh3_64_with_seed(method.as_bytes(), self.seed);
+        let mut h = xxhash_rust::xxh3::xxh3_64_with_seed(method.as_bytes(), self.bound.seed);
         for part in [template, trace] {
             h = xxhash_rust::xxh3::xxh3_64_with_seed(part.as_bytes(), h);
         }
@@ -313,10 +356,10 @@ impl Unclassified {
             return;
         }
         let rank = self.rank(key);
-        if rank <= self.threshold && self.rows.len() >= 2 * self.limit {
+        if !self.bound.beyond(rank) && self.rows.len() >= 2 * self.bound.limit {
             self.prune();
         }
-        if rank > self.threshold {
+        if self.bound.beyond(rank) {
             self.beyond.add_counts(1, u64::from(denied));
             return;
         }
@@ -330,17 +373,14 @@ impl Unclassified {
 
     /// Adds `other`'s rows and the calls beyond its limit.
     pub fn merge(&mut self, other: Unclassified) {
-        debug_assert_eq!(self.seed, other.seed, "merged rows rank alike");
-        self.limit = self.limit.min(other.limit);
         self.beyond
             .add_counts(other.beyond.calls, other.beyond.denied);
         // Keys above either threshold were turned away somewhere: none may stay a row.
-        if other.threshold < self.threshold {
-            self.threshold = other.threshold;
+        if self.bound.join(other.bound) {
             self.drop_above_threshold();
         }
         for (key, b) in other.rows {
-            if b.rank > self.threshold {
+            if self.bound.beyond(b.rank) {
                 self.beyond.add_counts(b.calls, b.denied);
                 continue;
             }
@@ -350,7 +390,7 @@ impl Unclassified {
             });
             a.join(b);
         }
-        if self.rows.len() >= 2 * self.limit {
+        if self.rows.len() >= 2 * self.bound.limit {
             self.prune();
         }
     }
@@ -358,7 +398,7 @@ impl Unclassified {
     /// Keeps the `limit` rows of lowest rank (more only on equal ranks), before the rows
     /// are read.
     pub fn finish(&mut self) {
-        if self.rows.len() > self.limit {
+        if self.rows.len() > self.bound.limit {
             self.prune();
         }
     }
@@ -367,19 +407,18 @@ impl Unclassified {
     /// into `beyond`. Runs when the rows reach twice the limit, so each row is looked at a
     /// bounded number of times on average.
     fn prune(&mut self) {
-        let mut ranks: Vec<u64> = self.rows.values().map(|r| r.rank).collect();
-        if ranks.len() <= self.limit {
-            return;
+        if self
+            .bound
+            .lower(self.rows.values().map(|r| r.rank).collect())
+        {
+            self.drop_above_threshold();
         }
-        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
-        self.threshold = self.threshold.min(kth);
-        self.drop_above_threshold();
     }
 
     fn drop_above_threshold(&mut self) {
-        let (threshold, beyond) = (self.threshold, &mut self.beyond);
+        let (bound, beyond) = (self.bound, &mut self.beyond);
         self.rows.retain(|_, row| {
-            let keep = row.rank <= threshold;
+            let keep = !bound.beyond(row.rank);
             if !keep {
                 beyond.add_counts(row.calls, row.denied);
             }
@@ -399,8 +438,8 @@ pub const MAX_PROJECTS: usize = 100_000;
 ///
 /// As with `Unclassified`, which projects are kept does not depend on the order of the
 /// records nor on how the work was split: the `limit` projects of lowest `rank` among all
-/// distinct ones, each with every one of its calls. Invariant: no row ranks above
-/// `threshold`, which only falls; a project ranking above it is never admitted again.
+/// distinct ones, each with every one of its calls (see `RankLimit`). Invariant: no row
+/// ranks above the bound's threshold; a project ranking above it is pooled.
 /// The denials of a pooled project that name no action are not inferred (see
 /// `Tally::infer`): they stay `unknown`, in `beyond` and in denied_calls.csv alike.
 #[derive(Debug, Clone)]
@@ -408,10 +447,7 @@ pub struct Projects {
     rows: OpenMap<String, ProjectTally>,
     /// The pooled counts of the projects not kept.
     pub beyond: ProjectTally,
-    threshold: u64,
-    limit: usize,
-    /// Key of `rank`'s hash; one per run (see `LIMIT_SEED`).
-    seed: u64,
+    bound: RankLimit,
 }
 
 impl Default for Projects {
@@ -427,15 +463,13 @@ impl Projects {
         Projects {
             rows: OpenMap::default(),
             beyond: ProjectTally::default(),
-            threshold: u64::MAX,
-            limit: limit.max(1),
-            seed,
+            bound: RankLimit::new(limit, seed),
         }
     }
 
     /// The most rows kept at the end.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.bound.limit
     }
 
     /// The projects kept so far (all of them once `Tally::finish` ran), by name.
@@ -453,41 +487,36 @@ impl Projects {
     /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
     /// falls).
     pub fn is_beyond(&self, name: &str) -> bool {
-        Projects::rank(self.seed, name) > self.threshold
+        self.bound.beyond(Projects::rank(self.bound.seed, name))
     }
 
     /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
     /// bounded number of times on average while the rows stay close to the limit.
     fn prune_at(&self) -> usize {
-        self.limit + self.limit.div_ceil(4)
+        self.bound.limit + self.bound.limit.div_ceil(4)
     }
 
     /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
     /// returns their `who` keys.
     fn prune(&mut self) -> HashSet<u64> {
-        let seed = self.seed;
-        let mut ranks: Vec<u64> = self
-            .rows
-            .keys()
-            .map(|name| Projects::rank(seed, name))
-            .collect();
-        if ranks.len() <= self.limit {
-            return HashSet::default();
+        let seed = self.bound.seed;
+        let ranks = self.rows.keys().map(|name| Projects::rank(seed, name));
+        if self.bound.lower(ranks.collect()) {
+            self.pool_above_threshold()
+        } else {
+            HashSet::default()
         }
-        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
-        self.threshold = self.threshold.min(kth);
-        self.pool_above_threshold()
     }
 
     /// Pools every row ranking above `threshold` into `beyond`; returns their `who` keys.
     fn pool_above_threshold(&mut self) -> HashSet<u64> {
         let mut pooled = HashSet::default();
-        if self.threshold == u64::MAX {
+        if self.bound.threshold == u64::MAX {
             return pooled;
         }
-        let (threshold, seed, beyond) = (self.threshold, self.seed, &mut self.beyond);
+        let (bound, beyond) = (self.bound, &mut self.beyond);
         self.rows.retain(|name, row| {
-            let keep = Projects::rank(seed, name) <= threshold;
+            let keep = !bound.beyond(Projects::rank(bound.seed, name));
             if !keep {
                 pooled.insert(who(name));
                 beyond.join(std::mem::take(row), &Renumbering::Same);
@@ -1241,9 +1270,7 @@ impl Tally {
             users: renumbered,
         };
         let projects = &mut self.projects;
-        debug_assert_eq!(projects.seed, other.projects.seed, "merged rows rank alike");
-        projects.limit = projects.limit.min(other.projects.limit);
-        projects.threshold = projects.threshold.min(other.projects.threshold);
+        projects.bound.join(other.projects.bound);
         for (name, theirs) in other.projects.rows {
             projects
                 .rows
@@ -1283,7 +1310,7 @@ impl Tally {
     pub fn finish(&mut self) {
         self.trim_errors();
         self.unclassified.finish();
-        if self.projects.rows.len() > self.projects.limit {
+        if self.projects.rows.len() > self.projects.bound.limit {
             let pooled = self.projects.prune();
             self.pool_pending(&pooled);
         }

@@ -1,0 +1,434 @@
+//! The rows whose number an outsider can drive without end, bounded: `unclassified.csv`'s
+//! rows (one per distinct path a scanner makes up) and the project rows (one per project
+//! id in a request path). Each keeps the rows of lowest rank under a hash keyed per run
+//! (`RankLimit`) and pools the calls of all others in one last row, so that which rows are
+//! kept depends neither on the order of the input nor on the number of threads.
+
+use super::{HashSet, OpenMap, ProjectTally, Renumbering, who};
+
+/// One row of unclassified.csv; `example` is the smallest original path (or trace
+/// resource) seen, so it does not depend on processing order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnclassifiedStats {
+    pub calls: u64,
+    pub denied: u64,
+    pub example: String,
+    /// The row's `Unclassified::rank`.
+    rank: u64,
+}
+
+impl UnclassifiedStats {
+    /// Counts one call, keeping the smallest example.
+    fn add(&mut self, example: &str, denied: bool) {
+        if self.calls == 0 || example < self.example.as_str() {
+            self.example = example.to_string();
+        }
+        self.add_counts(1, u64::from(denied));
+    }
+
+    /// Adds `other`'s calls to this row of the same key, keeping the smallest example.
+    fn join(&mut self, other: UnclassifiedStats) {
+        if self.calls == 0 || (other.calls > 0 && other.example < self.example) {
+            self.example = other.example;
+        }
+        self.add_counts(other.calls, other.denied);
+    }
+
+    fn add_counts(&mut self, calls: u64, denied: u64) {
+        self.calls += calls;
+        self.denied += denied;
+    }
+}
+
+/// The key of an unclassified.csv row: method, path template, trace name.
+pub type UnclassifiedKey = (String, String, String);
+
+/// Rows kept by default (`--max-unclassified-rows`).
+pub const MAX_UNCLASSIFIED_ROWS: usize = 10_000;
+
+/// The rows of unclassified.csv, bounded. An access log in front of an open gateway
+/// records every path a scanner tries, and each distinct one was a row: a million bot
+/// requests to made-up paths held 440 MB. So a run keeps at most `limit` rows, and counts
+/// the calls of all others in `beyond` (the report's last row).
+///
+/// Which rows are kept does not depend on the order records arrive in, nor on how the
+/// work was split between workers: the `limit` rows of lowest `rank` among all distinct
+/// keys, and every call of those rows is counted (see `RankLimit`). Invariant: no row
+/// ranks above the bound's threshold; the calls of a key ranking above it go to `beyond`.
+#[derive(Debug, Clone)]
+pub struct Unclassified {
+    pub(super) rows: OpenMap<UnclassifiedKey, UnclassifiedStats>,
+    /// Calls and denials of the rows not kept (`example` unused).
+    pub beyond: UnclassifiedStats,
+    bound: RankLimit,
+}
+
+/// The bound `Unclassified` and `Projects` share: of all distinct keys a run meets, keep
+/// the `limit` of lowest rank. Invariant: `threshold` only falls, and it is at least the
+/// `limit`-th lowest rank of all keys, as the `limit`-th lowest rank of any subset of them
+/// is at least that; so a key ranking above it is never among those kept, and one ranking
+/// below it can be kept with every call of its own.
+#[derive(Debug, Clone, Copy)]
+struct RankLimit {
+    threshold: u64,
+    limit: usize,
+    /// Key of the rank's hash; one per run (see `LIMIT_SEED`).
+    seed: u64,
+}
+
+impl RankLimit {
+    /// Nothing turned away yet; at most `limit` (at least 1) kept.
+    fn new(limit: usize, seed: u64) -> RankLimit {
+        RankLimit {
+            threshold: u64::MAX,
+            limit: limit.max(1),
+            seed,
+        }
+    }
+
+    /// Whether a key of this rank is turned away (for good).
+    fn beyond(&self, rank: u64) -> bool {
+        rank > self.threshold
+    }
+
+    /// Lowers the threshold to the `limit`-th lowest of `ranks`, the ranks of the keys
+    /// held; false when they are no more than the limit.
+    fn lower(&mut self, mut ranks: Vec<u64>) -> bool {
+        if ranks.len() <= self.limit {
+            return false;
+        }
+        let (_, &mut kth, _) = ranks.select_nth_unstable(self.limit - 1);
+        self.threshold = self.threshold.min(kth);
+        true
+    }
+
+    /// Takes the lower threshold and limit of `other`, of the same run; true when the
+    /// threshold fell.
+    fn join(&mut self, other: RankLimit) -> bool {
+        debug_assert_eq!(self.seed, other.seed, "merged rows rank alike");
+        self.limit = self.limit.min(other.limit);
+        let fell = other.threshold < self.threshold;
+        self.threshold = self.threshold.min(other.threshold);
+        fell
+    }
+}
+
+/// The key of the hashes that rank rows for keeping (`Unclassified::rank`,
+/// `Projects::rank`) when nothing else sets one: a scan takes a random key per run (or
+/// `--limit-seed`), so that no one can craft keys that rank first; tests and tools that
+/// build tallies by hand share this one.
+pub const LIMIT_SEED: u64 = 0;
+
+impl Default for Unclassified {
+    fn default() -> Unclassified {
+        Unclassified::with_limit(MAX_UNCLASSIFIED_ROWS, LIMIT_SEED)
+    }
+}
+
+impl Unclassified {
+    /// No rows yet; at most `limit` (at least 1) at the end, chosen by a hash keyed with
+    /// `seed` (tallies merged into each other must share it).
+    pub fn with_limit(limit: usize, seed: u64) -> Unclassified {
+        Unclassified {
+            rows: OpenMap::default(),
+            beyond: UnclassifiedStats::default(),
+            bound: RankLimit::new(limit, seed),
+        }
+    }
+
+    /// The most rows kept at the end.
+    pub fn limit(&self) -> usize {
+        self.bound.limit
+    }
+
+    /// The rows kept so far (all of them once `finish` ran).
+    pub fn rows(&self) -> impl Iterator<Item = (&UnclassifiedKey, &UnclassifiedStats)> {
+        self.rows.iter()
+    }
+
+    /// Orders keys for keeping, lowest first, by the key alone: calls of the API (a trace's
+    /// name, or a path whose first segment is a version such as `v2` or `v2.1`) before
+    /// anything else, then by a hash of the key keyed with `seed`. A scanner's made-up
+    /// paths are mostly of the second kind, so they give way first; and as the key is new
+    /// in every run, no one can make up paths that rank before the others.
+    fn rank(&self, key: &UnclassifiedKey) -> u64 {
+        let (method, template, trace) = key;
+        let api = !trace.is_empty() || {
+            let b = template.as_bytes();
+            b.len() > 2 && b[0] == b'/' && b[1] == b'v' && b[2].is_ascii_digit()
+        };
+        let mut h = xxhash_rust::xxh3::xxh3_64_with_seed(method.as_bytes(), self.bound.seed);
+        for part in [template, trace] {
+            h = xxhash_rust::xxh3::xxh3_64_with_seed(part.as_bytes(), h);
+        }
+        (u64::from(!api) << 63) | (h >> 1)
+    }
+
+    /// Counts one call of `key` (denied or not, `example` its original path) in its row,
+    /// or in `beyond` when the key is beyond the limit.
+    pub fn count(&mut self, key: &UnclassifiedKey, example: &str, denied: bool) {
+        if let Some(row) = self.rows.get_mut(key) {
+            row.add(example, denied);
+            return;
+        }
+        let rank = self.rank(key);
+        if !self.bound.beyond(rank) && self.rows.len() >= 2 * self.bound.limit {
+            self.prune();
+        }
+        if self.bound.beyond(rank) {
+            self.beyond.add_counts(1, u64::from(denied));
+            return;
+        }
+        let mut row = UnclassifiedStats {
+            rank,
+            ..Default::default()
+        };
+        row.add(example, denied);
+        self.rows.insert(key.clone(), row);
+    }
+
+    /// Adds `other`'s rows and the calls beyond its limit.
+    pub fn merge(&mut self, other: Unclassified) {
+        self.beyond
+            .add_counts(other.beyond.calls, other.beyond.denied);
+        // Keys above either threshold were turned away somewhere: none may stay a row.
+        if self.bound.join(other.bound) {
+            self.drop_above_threshold();
+        }
+        for (key, b) in other.rows {
+            if self.bound.beyond(b.rank) {
+                self.beyond.add_counts(b.calls, b.denied);
+                continue;
+            }
+            let a = self.rows.entry(key).or_insert_with(|| UnclassifiedStats {
+                rank: b.rank,
+                ..Default::default()
+            });
+            a.join(b);
+        }
+        if self.rows.len() >= 2 * self.bound.limit {
+            self.prune();
+        }
+    }
+
+    /// Keeps the `limit` rows of lowest rank (more only on equal ranks), before the rows
+    /// are read.
+    pub fn finish(&mut self) {
+        if self.rows.len() > self.bound.limit {
+            self.prune();
+        }
+    }
+
+    /// Lowers `threshold` to the `limit`-th lowest rank held and moves the rows above it
+    /// into `beyond`. Runs when the rows reach twice the limit, so each row is looked at a
+    /// bounded number of times on average.
+    fn prune(&mut self) {
+        if self
+            .bound
+            .lower(self.rows.values().map(|r| r.rank).collect())
+        {
+            self.drop_above_threshold();
+        }
+    }
+
+    fn drop_above_threshold(&mut self) {
+        let (bound, beyond) = (self.bound, &mut self.beyond);
+        self.rows.retain(|_, row| {
+            let keep = !bound.beyond(row.rank);
+            if !keep {
+                beyond.add_counts(row.calls, row.denied);
+            }
+            keep
+        });
+    }
+}
+
+/// Project rows kept by default (`--max-projects`).
+pub const MAX_PROJECTS: usize = 100_000;
+
+/// The rows of projects.csv (and the project parts of actions.csv and denials.csv),
+/// bounded. A project is mostly the project segment of a request path, which in an access
+/// log is whatever the caller sent: a flood of requests with ever new project ids made a
+/// row each, some 400 bytes. So a run keeps at most `limit` projects and pools the counts
+/// of all others in `beyond`, which the reports write as one last row.
+///
+/// As with `Unclassified`, which projects are kept does not depend on the order of the
+/// records nor on how the work was split: the `limit` projects of lowest `rank` among all
+/// distinct ones, each with every one of its calls (see `RankLimit`). Invariant: no row
+/// ranks above the bound's threshold; a project ranking above it is pooled.
+/// The denials of a pooled project that name no action are not inferred (see
+/// `Tally::infer`): they stay `unknown`, in `beyond` and in denied_calls.csv alike.
+#[derive(Debug, Clone)]
+pub struct Projects {
+    pub(super) rows: OpenMap<String, ProjectTally>,
+    /// The pooled counts of the projects not kept.
+    pub beyond: ProjectTally,
+    bound: RankLimit,
+}
+
+impl Default for Projects {
+    fn default() -> Projects {
+        Projects::with_limit(MAX_PROJECTS, LIMIT_SEED)
+    }
+}
+
+impl Projects {
+    /// No rows yet; at most `limit` (at least 1) at the end, chosen by a hash keyed with
+    /// `seed` (tallies merged into each other must share it).
+    pub fn with_limit(limit: usize, seed: u64) -> Projects {
+        Projects {
+            rows: OpenMap::default(),
+            beyond: ProjectTally::default(),
+            bound: RankLimit::new(limit, seed),
+        }
+    }
+
+    /// The most rows kept at the end.
+    pub fn limit(&self) -> usize {
+        self.bound.limit
+    }
+
+    /// The projects kept so far (all of them once `Tally::finish` ran), by name.
+    pub fn rows(&self) -> impl Iterator<Item = (&String, &ProjectTally)> {
+        self.rows.iter()
+    }
+
+    /// Orders projects for keeping, lowest first: a hash of the name keyed with `seed`.
+    /// The key is new in every run, so no one can make up project ids that rank before
+    /// the real ones and push them all out with a few requests each.
+    pub(super) fn rank(seed: u64, name: &str) -> u64 {
+        xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), seed)
+    }
+
+    /// Takes the lower threshold and limit of `other`'s, a tally of the same run whose rows
+    /// are being merged in; `pool_above_threshold` then pools what that turns away.
+    pub(super) fn join_bound(&mut self, other: &Projects) {
+        self.bound.join(other.bound);
+    }
+
+    /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
+    /// falls).
+    pub fn is_beyond(&self, name: &str) -> bool {
+        self.bound.beyond(Projects::rank(self.bound.seed, name))
+    }
+
+    /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
+    /// bounded number of times on average while the rows stay close to the limit.
+    pub(super) fn prune_at(&self) -> usize {
+        self.bound.limit + self.bound.limit.div_ceil(4)
+    }
+
+    /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
+    /// returns their `who` keys.
+    pub(super) fn prune(&mut self) -> HashSet<u64> {
+        let seed = self.bound.seed;
+        let ranks = self.rows.keys().map(|name| Projects::rank(seed, name));
+        if self.bound.lower(ranks.collect()) {
+            self.pool_above_threshold()
+        } else {
+            HashSet::default()
+        }
+    }
+
+    /// Pools every row ranking above `threshold` into `beyond`; returns their `who` keys.
+    pub(super) fn pool_above_threshold(&mut self) -> HashSet<u64> {
+        let mut pooled = HashSet::default();
+        if self.bound.threshold == u64::MAX {
+            return pooled;
+        }
+        let (bound, beyond) = (self.bound, &mut self.beyond);
+        self.rows.retain(|name, row| {
+            let keep = !bound.beyond(Projects::rank(bound.seed, name));
+            if !keep {
+                pooled.insert(who(name));
+                beyond.join(std::mem::take(row), &Renumbering::Same);
+            }
+            keep
+        });
+        pooled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclassified_rows_beyond_the_limit_are_the_same_whatever_the_order() {
+        // 4,000 distinct keys, a tenth of them API calls, each seen 1 to 4 times, one call in
+        // three denied; kept to 300 rows, counted in orders and splits that prune at
+        // different moments.
+        let mut state = 0x0dd5;
+        let mut next = || crate::testing::xorshift(&mut state);
+        let mut calls: Vec<(UnclassifiedKey, bool)> = Vec::new();
+        for k in 0..4_000u64 {
+            let key = if k % 10 == 0 {
+                (
+                    "GET".to_string(),
+                    format!("/v2/{{id}}/thing{k}"),
+                    String::new(),
+                )
+            } else {
+                ("GET".to_string(), format!("/scan{k}/login"), String::new())
+            };
+            for _ in 0..1 + next() % 4 {
+                calls.push((key.clone(), next() % 3 == 0));
+            }
+        }
+        let limit = 300;
+        let count = |u: &mut Unclassified, (key, denied): &(UnclassifiedKey, bool)| {
+            u.count(key, &key.1, *denied);
+            assert!(u.rows.len() <= 2 * limit, "bounded while counting");
+        };
+        let outcome = |mut u: Unclassified| {
+            u.finish();
+            let mut rows: Vec<(UnclassifiedKey, u64, u64)> = u
+                .rows()
+                .map(|(k, r)| (k.clone(), r.calls, r.denied))
+                .collect();
+            rows.sort();
+            (rows, u.beyond.calls, u.beyond.denied)
+        };
+        // Expected: the 300 keys of lowest rank, every call of theirs counted.
+        let mut exact: std::collections::BTreeMap<UnclassifiedKey, (u64, u64)> = Default::default();
+        for (key, denied) in &calls {
+            let e = exact.entry(key.clone()).or_default();
+            e.0 += 1;
+            e.1 += u64::from(*denied);
+        }
+        let mut by_rank: Vec<&UnclassifiedKey> = exact.keys().collect();
+        // Any key of the hash will do, as long as every part shares it.
+        let seed = 0x5eed;
+        let ranker = Unclassified::with_limit(limit, seed);
+        by_rank.sort_by_key(|k| ranker.rank(k));
+        let mut want_rows: Vec<(UnclassifiedKey, u64, u64)> = by_rank[..limit]
+            .iter()
+            .map(|k| ((*k).clone(), exact[*k].0, exact[*k].1))
+            .collect();
+        want_rows.sort();
+        let kept: (u64, u64) = want_rows.iter().fold((0, 0), |a, r| (a.0 + r.1, a.1 + r.2));
+        let total: (u64, u64) = exact.values().fold((0, 0), |a, e| (a.0 + e.0, a.1 + e.1));
+        let want = (want_rows, total.0 - kept.0, total.1 - kept.1);
+        // Every API key ranks before every other: all 400 would fit a limit of 400.
+        assert!(want.0.iter().all(|(k, ..)| k.1.starts_with("/v2/")));
+        for round in 0..6 {
+            // A shuffled order, split over three workers merged in a rotating order.
+            let mut order = calls.clone();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (next() % (i as u64 + 1)) as usize);
+            }
+            let mut parts: Vec<Unclassified> = (0..3)
+                .map(|_| Unclassified::with_limit(limit, seed))
+                .collect();
+            for (i, call) in order.iter().enumerate() {
+                count(&mut parts[(i + round) % 3], call);
+            }
+            parts.rotate_left(round % 3);
+            let mut all = parts.remove(0);
+            for part in parts {
+                all.merge(part);
+            }
+            assert_eq!(outcome(all), want, "round {round}");
+        }
+    }
+}

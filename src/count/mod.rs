@@ -1258,13 +1258,37 @@ mod tests {
 
     #[test]
     fn project_rows_beyond_the_limit_are_the_same_whatever_the_order() {
+        check_project_limit(400, 50, 3, LIMIT_SEED, 4);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The same, for any number of projects (fewer than the limit too), any limit,
+        /// split and key.
+        #[test]
+        fn project_rows_beyond_any_limit_are_those_of_lowest_rank(
+            projects in 1usize..120,
+            limit in 1usize..50,
+            parts in 1usize..5,
+            seed: u64,
+        ) {
+            check_project_limit(projects, limit, parts, seed, 2);
+        }
+    }
+
+    /// Counts five calls for each of `projects` projects in a tally without a limit, and in
+    /// `rounds` orders over `parts` tallies of `limit` projects merged as the scan merges
+    /// its workers; checks that the latter keep the `limit` projects of lowest rank under
+    /// `seed`, each as the former has it, pool the others' calls, and agree in every round.
+    fn check_project_limit(projects: usize, limit: usize, parts: usize, seed: u64, rounds: usize) {
         let catalog = crate::catalog::builtin().expect("built-in catalog");
         let action = |name: &str| ids(&catalog, &[name]);
         let (start, list) = (action("ecs:servers:start"), action("ecs:servers:list"));
         // Per project: an allowed list (evidence), an allowed start, a denial naming the
         // missing permission, and two denials naming none (inferable), by two users.
         let mut calls: Vec<(String, String, i64, Outcome, Vec<ActionId>, bool)> = Vec::new();
-        for p in 0..400 {
+        for p in 0..projects {
             let project = format!("{p:032x}");
             for (k, (outcome, actions, inferable)) in [
                 (Outcome::Allowed, &list, false),
@@ -1288,7 +1312,6 @@ mod tests {
                 ));
             }
         }
-        let limit = 50;
         let count = |tally: &mut Tally,
                      (project, user, time, outcome, actions, inferable): &(
             String,
@@ -1353,11 +1376,12 @@ mod tests {
         }
         let (everything, _, _) = outcome(unlimited);
         let mut by_rank: Vec<&String> = everything.iter().map(|(name, _)| name).collect();
-        by_rank.sort_by_key(|name| Projects::rank(LIMIT_SEED, name));
-        let chosen: BTreeSet<&String> = by_rank[..limit].iter().copied().collect();
+        by_rank.sort_by_key(|name| Projects::rank(seed, name));
+        let chosen: BTreeSet<&String> = by_rank[..limit.min(projects)].iter().copied().collect();
+        let pooled = (projects - chosen.len()) as u64;
         let mut first = None;
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for round in 0..4 {
+        for round in 0..rounds {
             let mut shuffled = calls.clone();
             if round > 0 {
                 for i in (1..shuffled.len()).rev() {
@@ -1367,15 +1391,15 @@ mod tests {
                     shuffled.swap(i, (state >> 33) as usize % (i + 1));
                 }
             }
-            // Split over three tallies, merged as the scan merges its workers.
-            let mut parts: Vec<Tally> = (0..3)
-                .map(|_| Tally::with_limits(10, limit, LIMIT_SEED))
+            // Split over tallies merged as the scan merges its workers.
+            let mut tallies: Vec<Tally> = (0..parts)
+                .map(|_| Tally::with_limits(10, limit, seed))
                 .collect();
             for (i, call) in shuffled.iter().enumerate() {
-                count(&mut parts[i * 3 / shuffled.len()], call);
+                count(&mut tallies[i * parts / shuffled.len()], call);
             }
-            let mut merged = parts.remove(0);
-            for part in parts {
+            let mut merged = tallies.remove(0);
+            for part in tallies {
                 merged.merge(part);
                 // No row above the threshold either side had: they are pooled at once.
                 let projects = &merged.projects;
@@ -1391,8 +1415,8 @@ mod tests {
             assert_eq!(result.0.iter().collect::<Vec<_>>(), kept, "round {round}");
             // The others' calls pooled, their denials naming nothing left unknown.
             let beyond = &result.1.0;
-            assert_eq!(beyond.records, 5 * (400 - limit as u64));
-            assert_eq!(beyond.denied, 3 * (400 - limit as u64));
+            assert_eq!(beyond.records, 5 * pooled);
+            assert_eq!(beyond.denied, 3 * pooled);
             assert!(result.2.iter().all(|(project, cause)| {
                 chosen.contains(project) || *cause != Cause::InferredMissingAction
             }));

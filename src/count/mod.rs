@@ -850,8 +850,11 @@ impl Tally {
             let row = tally.denials.entry(key).or_default();
             row.calls += 1;
             row.seen.widen(record.time);
-            if let Some(user) = record.user.as_deref() {
-                let number = self.users.number(crate::seen::stable_hash(user));
+            // An empty name is no user, as in the rows `infer` and `pool_pending` fill from
+            // groups keyed by `who`, where it is 0: a pooled project's `unknown` row gets
+            // calls from both ways, and must count the same users whichever came first.
+            if let Some(user) = record.user.as_deref().filter(|u| !u.is_empty()) {
+                let number = self.users.number(who(user));
                 self.user_pairs += usize::from(row.users.insert(number));
             }
         }
@@ -1300,7 +1303,11 @@ mod tests {
             .into_iter()
             .enumerate()
             {
-                let user = format!("u{}", (p + k) % 3);
+                // Some callers with an empty name, which counts as no user.
+                let user = match (p + k) % 4 {
+                    0 => String::new(),
+                    u => format!("u{u}"),
+                };
                 let time = (p * 10 + k) as i64;
                 calls.push((
                     project.clone(),

@@ -172,7 +172,7 @@ impl Unclassified {
             return;
         }
         let rank = self.rank(key);
-        if !self.bound.beyond(rank) && self.rows.len() >= 2 * self.bound.limit {
+        if !self.bound.beyond(rank) && self.rows.len() >= self.prune_at() {
             self.prune();
         }
         if self.bound.beyond(rank) {
@@ -185,6 +185,12 @@ impl Unclassified {
         };
         row.add(example, denied);
         self.rows.insert(key.clone(), row);
+    }
+
+    /// Rows held before `prune` runs: twice the limit, so each row is looked at a bounded
+    /// number of times on average (saturating, like `Projects::prune_at`).
+    fn prune_at(&self) -> usize {
+        self.bound.limit.saturating_mul(2)
     }
 
     /// Adds `other`'s rows and the calls beyond its limit.
@@ -206,7 +212,7 @@ impl Unclassified {
             });
             a.join(b);
         }
-        if self.rows.len() >= 2 * self.bound.limit {
+        if self.rows.len() >= self.prune_at() {
             self.prune();
         }
     }
@@ -315,7 +321,10 @@ impl Projects {
     /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
     /// bounded number of times on average while the rows stay close to the limit.
     pub(super) fn prune_at(&self) -> usize {
-        self.bound.limit + self.bound.limit.div_ceil(4)
+        // Saturating: a limit near `usize::MAX` means no limit, not one that wraps around.
+        self.bound
+            .limit
+            .saturating_add(self.bound.limit.div_ceil(4))
     }
 
     /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
@@ -352,6 +361,22 @@ impl Projects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_near_the_largest_number_is_no_limit() {
+        // Twice or a quarter more of such a limit wrapped around to a small number, and
+        // every new key then ranked all the rows again.
+        let mut rows = Unclassified::with_limit(usize::MAX, LIMIT_SEED);
+        let projects = Projects::with_limit(usize::MAX, LIMIT_SEED);
+        assert_eq!(rows.prune_at(), usize::MAX);
+        assert_eq!(projects.prune_at(), usize::MAX);
+        for k in 0..100 {
+            let key = ("GET".to_string(), format!("/p{k}"), String::new());
+            rows.count(&key, &key.1, false);
+        }
+        rows.finish();
+        assert_eq!((rows.rows().count(), rows.beyond.calls), (100, 0));
+    }
 
     #[test]
     fn unclassified_rows_beyond_the_limit_are_the_same_whatever_the_order() {

@@ -299,11 +299,17 @@ impl Projects {
         self.rows.iter()
     }
 
-    /// Orders projects for keeping, lowest first: a hash of the name keyed with `seed`.
-    /// The key is new in every run, so no one can make up project ids that rank before
-    /// the real ones and push them all out with a few requests each.
+    /// Orders projects for keeping, lowest first, by the name alone: names shaped like a
+    /// project id (32 hex digits, as every project id is) and `unknown` (the calls without
+    /// a project) before anything else, then by a hash of the name keyed with `seed`. A
+    /// scanner's path segments are mostly of the second kind, so they give way first; and
+    /// as the key is new in every run, no one can make up ids that rank before the real
+    /// ones and push them all out with a few requests each.
     pub(super) fn rank(seed: u64, name: &str) -> u64 {
-        xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), seed)
+        let id_like =
+            (name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())) || name == "unknown";
+        let hash = xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), seed);
+        (u64::from(!id_like) << 63) | (hash >> 1)
     }
 
     /// Takes the lower threshold and limit of `other`'s, a tally of the same run whose rows
@@ -361,6 +367,26 @@ impl Projects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn project_ids_and_unknown_rank_before_other_names() {
+        let id = "0123456789abcdef0123456789ABCDEF";
+        for seed in [0, 1, u64::MAX] {
+            for other in [
+                "wp-admin",
+                "login.php",
+                "0123456789abcdef",
+                "{project_id}",
+                "",
+            ] {
+                assert!(
+                    Projects::rank(seed, id) < Projects::rank(seed, other),
+                    "{other}"
+                );
+                assert!(Projects::rank(seed, "unknown") < Projects::rank(seed, other));
+            }
+        }
+    }
 
     #[test]
     fn a_limit_near_the_largest_number_is_no_limit() {

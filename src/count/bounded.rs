@@ -266,10 +266,19 @@ pub const MAX_PROJECTS: usize = 100_000;
 /// `Tally::infer`): they stay `unknown`, in `beyond` and in denied_calls.csv alike.
 #[derive(Debug, Clone)]
 pub struct Projects {
-    pub(super) rows: OpenMap<String, ProjectTally>,
+    pub(super) rows: OpenMap<String, RankedRow>,
     /// The pooled counts of the projects not kept.
     pub beyond: ProjectTally,
     bound: RankLimit,
+}
+
+/// A kept project's row with its `Projects::rank`, worked out once when the row is made:
+/// a flood of made-up projects prunes the rows again and again, and ranking every name
+/// anew each time was a quarter of such a run.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RankedRow {
+    pub(super) rank: u64,
+    pub(super) row: ProjectTally,
 }
 
 impl Default for Projects {
@@ -296,7 +305,7 @@ impl Projects {
 
     /// The projects kept so far (all of them once `Tally::finish` ran), by name.
     pub fn rows(&self) -> impl Iterator<Item = (&String, &ProjectTally)> {
-        self.rows.iter()
+        self.rows.iter().map(|(name, ranked)| (name, &ranked.row))
     }
 
     /// Orders projects for keeping, lowest first, by the name alone: names shaped like a
@@ -306,8 +315,9 @@ impl Projects {
     /// as the key is new in every run, no one can make up ids that rank before the real
     /// ones and push them all out with a few requests each.
     pub(super) fn rank(seed: u64, name: &str) -> u64 {
-        let id_like =
-            (name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit())) || name == "unknown";
+        // Every byte looked at, without stopping early, so the check runs many a step.
+        let hex = |id: &[u8; 32]| id.iter().fold(true, |all, b| all & b.is_ascii_hexdigit());
+        let id_like = <&[u8; 32]>::try_from(name.as_bytes()).is_ok_and(hex) || name == "unknown";
         let hash = xxhash_rust::xxh3::xxh3_64_with_seed(name.as_bytes(), seed);
         (u64::from(!id_like) << 63) | (hash >> 1)
     }
@@ -318,10 +328,30 @@ impl Projects {
         self.bound.join(other.bound);
     }
 
-    /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
+    /// This run's `rank` of a name.
+    pub(super) fn rank_of(&self, name: &str) -> u64 {
+        Projects::rank(self.bound.seed, name)
+    }
+
+    /// Whether a project of this rank is pooled in `beyond` (for good: the threshold only
     /// falls).
+    pub(super) fn turns_away(&self, rank: u64) -> bool {
+        self.bound.beyond(rank)
+    }
+
+    /// Whether a project of this name is pooled in `beyond`.
     pub fn is_beyond(&self, name: &str) -> bool {
-        self.bound.beyond(Projects::rank(self.bound.seed, name))
+        self.turns_away(self.rank_of(name))
+    }
+
+    /// The row of a kept project, made empty if it has none yet.
+    pub(super) fn row_mut(&mut self, name: &str) -> &mut ProjectTally {
+        if !self.rows.contains_key(name) {
+            let rank = self.rank_of(name);
+            let row = ProjectTally::default();
+            self.rows.insert(name.to_string(), RankedRow { rank, row });
+        }
+        &mut self.rows.get_mut(name).expect("just made").row
     }
 
     /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
@@ -336,9 +366,10 @@ impl Projects {
     /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
     /// returns their `who` keys.
     pub(super) fn prune(&mut self) -> HashSet<u64> {
-        let seed = self.bound.seed;
-        let ranks = self.rows.keys().map(|name| Projects::rank(seed, name));
-        if self.bound.lower(ranks.collect()) {
+        if self
+            .bound
+            .lower(self.rows.values().map(|r| r.rank).collect())
+        {
             self.pool_above_threshold()
         } else {
             HashSet::default()
@@ -352,11 +383,11 @@ impl Projects {
             return pooled;
         }
         let (bound, beyond) = (self.bound, &mut self.beyond);
-        self.rows.retain(|name, row| {
-            let keep = !bound.beyond(Projects::rank(bound.seed, name));
+        self.rows.retain(|name, ranked| {
+            let keep = !bound.beyond(ranked.rank);
             if !keep {
                 pooled.insert(who(name));
-                beyond.join(std::mem::take(row), &Renumbering::Same);
+                beyond.join(std::mem::take(&mut ranked.row), &Renumbering::Same);
             }
             keep
         });

@@ -763,11 +763,11 @@ impl Tally {
         self.records += 1;
         let mut kept = true;
         let tally = match self.projects.rows.get_mut(project) {
-            Some(t) => t,
+            Some(t) => &mut t.row,
             None => {
                 kept = self.admit(project);
                 match self.projects.rows.get_mut(project) {
-                    Some(t) => t,
+                    Some(t) => &mut t.row,
                     None => &mut self.projects.beyond,
                 }
             }
@@ -863,17 +863,17 @@ impl Tally {
     /// Makes a row for a project not among the rows, unless it ranks above the threshold
     /// (which the rows reaching `prune_at` may lower first); false when it is pooled.
     fn admit(&mut self, project: &str) -> bool {
-        if !self.projects.is_beyond(project) && self.projects.rows.len() >= self.projects.prune_at()
-        {
+        let rank = self.projects.rank_of(project);
+        if !self.projects.turns_away(rank) && self.projects.rows.len() >= self.projects.prune_at() {
             let pooled = self.projects.prune();
             self.pool_pending(&pooled);
         }
-        if self.projects.is_beyond(project) {
+        if self.projects.turns_away(rank) {
             return false;
         }
-        self.projects
-            .rows
-            .insert(project.to_string(), ProjectTally::default());
+        let row = ProjectTally::default();
+        let ranked = bounded::RankedRow { rank, row };
+        self.projects.rows.insert(project.to_string(), ranked);
         true
     }
 
@@ -947,11 +947,15 @@ impl Tally {
         let projects = &mut self.projects;
         projects.join_bound(&other.projects);
         for (name, theirs) in other.projects.rows {
-            projects
+            let rank = theirs.rank;
+            let mine = projects
                 .rows
                 .entry(name)
-                .or_default()
-                .join(theirs, &numbers);
+                .or_insert_with(|| bounded::RankedRow {
+                    rank,
+                    row: ProjectTally::default(),
+                });
+            mine.row.join(theirs.row, &numbers);
         }
         projects.beyond.join(other.projects.beyond, &numbers);
         self.unclassified.merge(other.unclassified);
@@ -1053,7 +1057,7 @@ impl Tally {
                 u32::try_from(verdict_list.len() - 1).expect("fewer verdicts than groups")
             });
             let row_key = verdict_keys[id as usize];
-            let tally = self.projects.rows.entry(scope.project.clone()).or_default();
+            let tally = self.projects.row_mut(&scope.project);
             if row_key.cause == Cause::InferredMissingDependency {
                 tally.stats.inferred_dependency_denials += pending.calls;
             }
@@ -1511,7 +1515,7 @@ mod tests {
                 missing: tally.missing_texts.number("ecs:servers:list"),
                 cause: Cause::MissingDependency,
             };
-            let project = tally.projects.rows.entry("p".into()).or_default();
+            let project = tally.projects.row_mut("p");
             let row = project.denials.entry(key).or_default();
             row.calls += 1;
             for n in numbers {
@@ -1519,7 +1523,7 @@ mod tests {
             }
         }
         a.merge(b);
-        let rows = &a.projects.rows["p"].denials;
+        let rows = &a.projects.rows["p"].row.denials;
         assert_eq!(rows.len(), 1);
         let (key, row) = rows.iter().next().expect("one row");
         assert_eq!(a.lists.get(key.list), &[1]);
@@ -1539,12 +1543,13 @@ mod tests {
             for (i, list) in lists.iter().enumerate() {
                 let n = tally.lists.number(list);
                 assert_eq!(tally.lists.number(list), n, "a list keeps its number");
-                let project = tally.projects.rows.entry("p".into()).or_default();
+                let project = tally.projects.row_mut("p");
                 project.actions.entry(n).or_default().calls += 1 + i as u64;
             }
         }
         a.merge(b);
         let rows: BTreeMap<Vec<ActionId>, u64> = a.projects.rows["p"]
+            .row
             .actions
             .iter()
             .map(|(n, s)| (a.lists.get(*n).to_vec(), s.calls))

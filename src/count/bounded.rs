@@ -255,7 +255,7 @@ pub const MAX_PROJECTS: usize = 100_000;
 /// The rows of projects.csv (and the project parts of actions.csv and denials.csv),
 /// bounded. A project is mostly the project segment of a request path, which in an access
 /// log is whatever the caller sent: a flood of requests with ever new project ids made a
-/// row each, some 400 bytes. So a run keeps at most `limit` projects and pools the counts
+/// row each, several hundred bytes with its table slot. So a run keeps at most `limit` projects and pools the counts
 /// of all others in `beyond`, which the reports write as one last row.
 ///
 /// As with `Unclassified`, which projects are kept does not depend on the order of the
@@ -275,7 +275,7 @@ pub struct Projects {
 /// A kept project's row with its `Projects::rank`, worked out once when the row is made:
 /// a flood of made-up projects prunes the rows again and again, and ranking every name
 /// anew each time was a quarter of such a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct RankedRow {
     pub(super) rank: u64,
     pub(super) row: ProjectTally,

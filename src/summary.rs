@@ -22,15 +22,15 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         result.bytes as f64 / 1e6 / secs
     );
     let (mut classified, mut allowed, mut denied, mut failed) = (0, 0, 0, 0);
-    for (_, p) in t
-        .projects
-        .rows()
-        .chain([(&String::new(), &t.projects.beyond)])
-    {
+    let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
+    for p in t.projects.all() {
         classified += p.stats.classified;
         allowed += p.stats.allowed;
         denied += p.stats.denied;
         failed += p.stats.failed;
+        for (key, d) in &p.denials {
+            *causes.entry(key.cause).or_default() += d.calls;
+        }
     }
     let _ = writeln!(
         s,
@@ -77,15 +77,8 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         "  not counted: {} of other services, {} repeated traces, {} outside the time range, {} other projects, {} unreadable",
         t.other_services, t.duplicates, t.out_of_time, t.other_projects, skipped
     );
-    let mut causes: BTreeMap<Cause, u64> = BTreeMap::new();
     let mut by_project: Vec<(u64, &str)> = Vec::new();
-    for (key, d) in &t.projects.beyond.denials {
-        *causes.entry(key.cause).or_default() += d.calls;
-    }
     for (name, p) in t.projects.rows() {
-        for (key, d) in &p.denials {
-            *causes.entry(key.cause).or_default() += d.calls;
-        }
         if p.stats.denied > 0 {
             by_project.push((p.stats.denied, name));
         }

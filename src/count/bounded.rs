@@ -277,7 +277,7 @@ pub struct Projects {
 /// anew each time was a quarter of such a run.
 #[derive(Debug, Clone)]
 pub(super) struct RankedRow {
-    pub(super) rank: u64,
+    rank: u64,
     pub(super) row: ProjectTally,
 }
 
@@ -308,6 +308,14 @@ impl Projects {
         self.rows.iter().map(|(name, ranked)| (name, &ranked.row))
     }
 
+    /// The rows of the kept projects and then the pooled one: every project's counts once.
+    pub fn all(&self) -> impl Iterator<Item = &ProjectTally> {
+        self.rows
+            .values()
+            .map(|ranked| &ranked.row)
+            .chain([&self.beyond])
+    }
+
     /// Orders projects for keeping, lowest first, by the name alone: names shaped like a
     /// project id (32 hex digits, as every project id is) and `unknown` (the calls without
     /// a project) before anything else, then by a hash of the name keyed with `seed`. A
@@ -322,26 +330,68 @@ impl Projects {
         (u64::from(!id_like) << 63) | (hash >> 1)
     }
 
-    /// Takes the lower threshold and limit of `other`'s, a tally of the same run whose rows
-    /// are being merged in; `pool_above_threshold` then pools what that turns away.
-    pub(super) fn join_bound(&mut self, other: &Projects) {
-        self.bound.join(other.bound);
-    }
-
     /// This run's `rank` of a name.
-    pub(super) fn rank_of(&self, name: &str) -> u64 {
+    fn rank_of(&self, name: &str) -> u64 {
         Projects::rank(self.bound.seed, name)
     }
 
-    /// Whether a project of this rank is pooled in `beyond` (for good: the threshold only
+    /// Whether a project of this name is pooled in `beyond` (for good: the threshold only
     /// falls).
-    pub(super) fn turns_away(&self, rank: u64) -> bool {
-        self.bound.beyond(rank)
+    pub fn is_beyond(&self, name: &str) -> bool {
+        self.bound.beyond(self.rank_of(name))
     }
 
-    /// Whether a project of this name is pooled in `beyond`.
-    pub fn is_beyond(&self, name: &str) -> bool {
-        self.turns_away(self.rank_of(name))
+    /// The row of a kept project.
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ProjectTally> {
+        self.rows.get_mut(name).map(|ranked| &mut ranked.row)
+    }
+
+    /// Makes a row for a project not among the rows, unless it ranks above the threshold,
+    /// which the rows reaching `prune_at` may lower first. Returns whether it has a row,
+    /// and the `who` keys of the projects that pruning pooled.
+    pub(super) fn admit(&mut self, name: &str) -> (bool, HashSet<u64>) {
+        let rank = self.rank_of(name);
+        let pooled = if !self.bound.beyond(rank) && self.rows.len() >= self.prune_at() {
+            self.prune()
+        } else {
+            HashSet::default()
+        };
+        let kept = !self.bound.beyond(rank);
+        if kept {
+            let row = ProjectTally::default();
+            self.rows.insert(name.to_string(), RankedRow { rank, row });
+        }
+        (kept, pooled)
+    }
+
+    /// Adds the rows and pooled counts of `other`, a tally of the same run whose numbers
+    /// `numbers` reads, under the lower of both thresholds and limits. Returns the `who`
+    /// keys of the projects pooled on the way.
+    pub(super) fn merge(&mut self, other: Projects, numbers: &Renumbering) -> HashSet<u64> {
+        self.bound.join(other.bound);
+        for (name, theirs) in other.rows {
+            let rank = theirs.rank;
+            let row = ProjectTally::default();
+            let mine = self.rows.entry(name).or_insert(RankedRow { rank, row });
+            mine.row.join(theirs.row, numbers);
+        }
+        self.beyond.join(other.beyond, numbers);
+        // Rows above either threshold were turned away somewhere: none may stay a row.
+        let mut pooled = self.pool_above_threshold();
+        if self.rows.len() >= self.prune_at() {
+            pooled.extend(self.prune());
+        }
+        pooled
+    }
+
+    /// Keeps the `limit` rows of lowest rank before the rows are read; returns the `who`
+    /// keys of the projects that pools.
+    pub(super) fn finish(&mut self) -> HashSet<u64> {
+        if self.rows.len() > self.bound.limit {
+            self.prune()
+        } else {
+            HashSet::default()
+        }
     }
 
     /// The row of a kept project, made empty if it has none yet.
@@ -365,7 +415,7 @@ impl Projects {
 
     /// Lowers `threshold` to the `limit`-th lowest rank held and pools the rows above it;
     /// returns their `who` keys.
-    pub(super) fn prune(&mut self) -> HashSet<u64> {
+    fn prune(&mut self) -> HashSet<u64> {
         if self
             .bound
             .lower(self.rows.values().map(|r| r.rank).collect())
@@ -377,7 +427,7 @@ impl Projects {
     }
 
     /// Pools every row ranking above `threshold` into `beyond`; returns their `who` keys.
-    pub(super) fn pool_above_threshold(&mut self) -> HashSet<u64> {
+    fn pool_above_threshold(&mut self) -> HashSet<u64> {
         let mut pooled = HashSet::default();
         if self.bound.threshold == u64::MAX {
             return pooled;

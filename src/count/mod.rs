@@ -472,7 +472,9 @@ impl<T: std::hash::Hash + Eq + Clone> Numbering<T> {
         &self.values[number as usize]
     }
 
-    /// Every value, in the order of their numbers.
+    /// Every value, in the order of their numbers (for tests: reports look values up by
+    /// number).
+    #[cfg(test)]
     pub fn values(&self) -> &[T] {
         &self.values
     }
@@ -762,12 +764,14 @@ impl Tally {
         }
         self.records += 1;
         let mut kept = true;
-        let tally = match self.projects.rows.get_mut(project) {
-            Some(t) => &mut t.row,
+        let tally = match self.projects.get_mut(project) {
+            Some(t) => t,
             None => {
-                kept = self.admit(project);
-                match self.projects.rows.get_mut(project) {
-                    Some(t) => &mut t.row,
+                let pooled;
+                (kept, pooled) = self.projects.admit(project);
+                self.pool_pending(&pooled);
+                match self.projects.get_mut(project) {
+                    Some(t) => t,
                     None => &mut self.projects.beyond,
                 }
             }
@@ -860,23 +864,6 @@ impl Tally {
         }
     }
 
-    /// Makes a row for a project not among the rows, unless it ranks above the threshold
-    /// (which the rows reaching `prune_at` may lower first); false when it is pooled.
-    fn admit(&mut self, project: &str) -> bool {
-        let rank = self.projects.rank_of(project);
-        if !self.projects.turns_away(rank) && self.projects.rows.len() >= self.projects.prune_at() {
-            let pooled = self.projects.prune();
-            self.pool_pending(&pooled);
-        }
-        if self.projects.turns_away(rank) {
-            return false;
-        }
-        let row = ProjectTally::default();
-        let ranked = bounded::RankedRow { rank, row };
-        self.projects.rows.insert(project.to_string(), ranked);
-        true
-    }
-
     /// Moves the inference groups of the pooled projects (by `who` key) into `beyond`'s
     /// denials as `unknown`, as their calls would have been counted had they been pooled
     /// from the start, and forgets their scopes.
@@ -944,20 +931,9 @@ impl Tally {
             missing_texts: self.missing_texts.renumber(&other.missing_texts),
             users: renumbered,
         };
-        let projects = &mut self.projects;
-        projects.join_bound(&other.projects);
-        for (name, theirs) in other.projects.rows {
-            let rank = theirs.rank;
-            let mine = projects
-                .rows
-                .entry(name)
-                .or_insert_with(|| bounded::RankedRow {
-                    rank,
-                    row: ProjectTally::default(),
-                });
-            mine.row.join(theirs.row, &numbers);
-        }
-        projects.beyond.join(other.projects.beyond, &numbers);
+        // The projects this pools have inference groups here and in `other.pending`:
+        // they move once both are merged, below.
+        let pooled = self.projects.merge(other.projects, &numbers);
         self.unclassified.merge(other.unclassified);
         self.denied_calls.extend(other.denied_calls);
         self.proven.merge(other.proven);
@@ -969,11 +945,6 @@ impl Tally {
             a.calls += b.calls;
             a.seen.join(b.seen);
         }
-        // Rows above either threshold were turned away somewhere: none may stay a row.
-        let mut pooled = self.projects.pool_above_threshold();
-        if self.projects.rows.len() >= self.projects.prune_at() {
-            pooled.extend(self.projects.prune());
-        }
         self.pool_pending(&pooled);
         for (reason, n) in other.error_counts {
             *self.error_counts.entry(reason).or_default() += n;
@@ -984,15 +955,13 @@ impl Tally {
         }
     }
 
-    /// Final clean-up before writing: errors trimmed and sorted, unclassified rows cut to
-    /// their limit.
+    /// Final clean-up before writing: errors trimmed and sorted, unclassified rows and
+    /// projects cut to their limits.
     pub fn finish(&mut self) {
         self.trim_errors();
         self.unclassified.finish();
-        if self.projects.rows.len() > self.projects.limit() {
-            let pooled = self.projects.prune();
-            self.pool_pending(&pooled);
-        }
+        let pooled = self.projects.finish();
+        self.pool_pending(&pooled);
     }
 
     /// An empty tally that keeps at most `unclassified` rows of unclassified.csv and

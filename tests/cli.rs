@@ -166,14 +166,7 @@ fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
         tempfile::tempdir().expect("temp dir"),
         tempfile::tempdir().expect("temp dir"),
     );
-    let read = |dir: &Path| -> Vec<Vec<String>> {
-        fs::read_to_string(dir.join("unclassified.csv"))
-            .expect("unclassified.csv")
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').map(String::from).collect())
-            .collect()
-    };
+    let read = |dir: &Path| csv_rows(dir, "unclassified.csv");
     let calls = |rows: &[Vec<String>]| -> (u64, u64) {
         rows.iter().fold((0, 0), |(c, d), r| {
             (

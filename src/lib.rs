@@ -90,6 +90,10 @@ pub fn run() -> anyhow::Result<u8> {
                     eprintln!("permtrail: {}:{}: {}", e.input, e.line, e.reason);
                 }
             }
+            // The process is about to end, which gives all memory back at once: freeing
+            // the tally's rows one by one (each project's maps of its own) took 50 ms of a
+            // run over 100,000 projects. `runs` is still dropped, as that removes its files.
+            std::mem::forget(std::mem::take(&mut result.tally));
             Ok(if result.file_errors.is_empty() {
                 0
             } else {

@@ -4,7 +4,7 @@
 //! half-written report.
 
 use crate::catalog::{ActionId, Catalog};
-use crate::count::{DeniedCall, Span, Tally, Text};
+use crate::count::{DeniedCall, ProjectTally, Span, Tally, Text};
 use crate::parse::time;
 use crate::read::Names;
 use crate::runs::Runs;
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-/// Names of the report files, in the order they are written.
+/// Names of the report files, in the order they are moved into place.
 pub const REPORTS: [&str; 8] = [
     "denials.csv",
     "denied_calls.csv",
@@ -54,13 +54,6 @@ fn enterprise_scope(catalog: &Catalog, ids: &[ActionId]) -> &'static str {
     match scopes.next() {
         Some(first) if scopes.all(|s| s == first) => first.as_str(),
         _ => "",
-    }
-}
-
-fn seen(range: Span) -> (String, String) {
-    match range.get() {
-        Some((a, b)) => (time::format(a), time::format(b)),
-        None => (String::new(), String::new()),
     }
 }
 
@@ -433,28 +426,86 @@ const BEYOND_UNCLASSIFIED_ROWS: &str = "(calls of rows beyond --max-unclassified
 /// has more projects than `--max-projects`: the pooled counts of the projects not kept.
 const BEYOND_PROJECTS: &str = "(projects beyond --max-projects)";
 
-/// Every report but denied_calls.csv: they are built from the aggregates.
-fn write_aggregates(job: &ReportJob) -> Result<()> {
-    let ReportJob {
-        dir,
-        tally,
-        catalog,
-        inputs,
-        raw,
-    } = *job;
-    let mut projects: Vec<(&str, &crate::count::ProjectTally)> = tally
-        .projects
-        .rows()
-        .map(|(name, row)| (name.as_str(), row))
-        .collect();
-    projects.sort_by(|a, b| a.0.cmp(b.0));
-    // The pooled projects come last, as one more project; `policies` leaves them out.
-    let beyond = &tally.projects.beyond;
-    if beyond.stats.records > 0 {
-        projects.push((BEYOND_PROJECTS, beyond));
+/// The rows of projects.csv, actions.csv and denials.csv, by project: the kept projects by
+/// name, then the pooled ones as one more project (which `policies` leaves out).
+type ProjectRows<'a> = Vec<(&'a str, &'a ProjectTally)>;
+
+/// What the aggregate reports share: the projects in report order, and each action list's
+/// names as its number in `Tally::lists` reads (joined once, not once per row).
+struct Aggregates<'a> {
+    projects: ProjectRows<'a>,
+    list_names: Vec<String>,
+}
+
+impl<'a> Aggregates<'a> {
+    fn new(tally: &'a Tally, catalog: &Catalog) -> Aggregates<'a> {
+        let mut projects: ProjectRows = tally
+            .projects
+            .rows()
+            .map(|(name, row)| (name.as_str(), row))
+            .collect();
+        projects.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let beyond = &tally.projects.beyond;
+        if beyond.stats.records > 0 {
+            projects.push((BEYOND_PROJECTS, beyond));
+        }
+        let list_names = tally
+            .lists
+            .values()
+            .iter()
+            .map(|ids| names(catalog, ids))
+            .collect();
+        Aggregates {
+            projects,
+            list_names,
+        }
     }
 
-    let mut w = Report::create(&dir.join("denials.csv"), raw)?;
+    fn list(&self, number: u32) -> &str {
+        &self.list_names[number as usize]
+    }
+}
+
+/// Every report but denied_calls.csv, built from the aggregates, each file on a thread of
+/// its own: with a hundred thousand projects, projects.csv and actions.csv have hundreds
+/// of thousands of rows, and one after the other they held the run's end on one core.
+fn write_aggregates(job: &ReportJob) -> Result<()> {
+    let shared = Aggregates::new(job.tally, job.catalog);
+    let shared = &shared;
+    std::thread::scope(|scope| {
+        let writers = [
+            scope.spawn(|| write_denials(job, shared)),
+            scope.spawn(|| write_actions(job, shared)),
+            scope.spawn(|| write_unclassified(job).and_then(|()| write_errors(job))),
+        ];
+        let projects = write_projects(job, shared);
+        writers
+            .into_iter()
+            .map(|writer| {
+                writer
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .fold(projects, Result::and)
+    })
+}
+
+/// The `first_seen` and `last_seen` columns of `range` into `out`, both empty when the
+/// row has no record time.
+fn seen_into(range: Span, out: &mut [String; 2]) {
+    out[0].clear();
+    out[1].clear();
+    if let Some((first, last)) = range.get() {
+        time::format_into(first, &mut out[0]);
+        time::format_into(last, &mut out[1]);
+    }
+}
+
+/// denials.csv, and both policy files, which are made from its rows.
+fn write_denials(job: &ReportJob, shared: &Aggregates) -> Result<()> {
+    let tally = job.tally;
+    let beyond = &tally.projects.beyond;
+    let mut w = Report::create(&job.dir.join("denials.csv"), job.raw)?;
     w.write_record([
         "project_id",
         "action",
@@ -467,31 +518,31 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
     ])?;
     let mut policies: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut inferred: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for &(project, t) in &projects {
-        let mut rows: Vec<_> = t
-            .denials
-            .iter()
-            .map(|(key, stats)| {
-                (
-                    names(catalog, tally.lists.get(key.list)),
-                    key.cause.as_str(),
-                    tally.missing_texts.get(key.missing).as_str(),
-                    stats,
-                )
-            })
-            .collect();
-        rows.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
-        for (action, cause, missing, stats) in rows {
-            let (first, last) = seen(stats.seen);
+    let (mut numbers, mut when) = ([itoa::Buffer::new(); 2], <[String; 2]>::default());
+    let mut rows = Vec::new();
+    for &(project, t) in &shared.projects {
+        rows.clear();
+        rows.extend(t.denials.iter().map(|(key, stats)| {
+            (
+                shared.list(key.list),
+                key.cause.as_str(),
+                tally.missing_texts.get(key.missing).as_str(),
+                stats,
+            )
+        }));
+        rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        for &(action, cause, missing, stats) in &rows {
+            seen_into(stats.seen, &mut when);
+            let [calls, users] = &mut numbers;
             w.write_record([
                 project,
-                &action,
+                action,
                 cause,
                 missing,
-                &stats.calls.to_string(),
-                &stats.users.len().to_string(),
-                &first,
-                &last,
+                calls.format(stats.calls),
+                users.format(stats.users.len()),
+                &when[0],
+                &when[1],
             ])?;
             if std::ptr::eq(t, beyond) {
                 continue;
@@ -506,8 +557,13 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         }
     }
     w.finish()?;
+    write_policies(&job.dir.join("policies.json"), policies)?;
+    write_policies(&job.dir.join("policies_inferred.json"), inferred)
+}
 
-    let mut w = Report::create(&dir.join("projects.csv"), raw)?;
+/// projects.csv: one row a project.
+fn write_projects(job: &ReportJob, shared: &Aggregates) -> Result<()> {
+    let mut w = Report::create(&job.dir.join("projects.csv"), job.raw)?;
     w.write_record([
         "project_id",
         "records",
@@ -521,26 +577,40 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         "last_seen",
         "inferred_dependency_denials",
     ])?;
-    for &(project, t) in &projects {
+    let (mut numbers, mut when) = ([itoa::Buffer::new(); 8], <[String; 2]>::default());
+    for &(project, t) in &shared.projects {
         let s = &t.stats;
-        let (first, last) = seen(s.seen);
+        seen_into(s.seen, &mut when);
+        let [
+            records,
+            classified,
+            allowed,
+            denied,
+            failed,
+            dependency,
+            unclassified,
+            inferred,
+        ] = &mut numbers;
         w.write_record([
             project,
-            &s.records.to_string(),
-            &s.classified.to_string(),
-            &s.allowed.to_string(),
-            &s.denied.to_string(),
-            &s.failed.to_string(),
-            &s.dependency_denials.to_string(),
-            &(s.records - s.classified).to_string(),
-            &first,
-            &last,
-            &s.inferred_dependency_denials.to_string(),
+            records.format(s.records),
+            classified.format(s.classified),
+            allowed.format(s.allowed),
+            denied.format(s.denied),
+            failed.format(s.failed),
+            dependency.format(s.dependency_denials),
+            unclassified.format(s.records - s.classified),
+            &when[0],
+            &when[1],
+            inferred.format(s.inferred_dependency_denials),
         ])?;
     }
-    w.finish()?;
+    w.finish()
+}
 
-    let mut w = Report::create(&dir.join("actions.csv"), raw)?;
+/// actions.csv: one row a project and action list.
+fn write_actions(job: &ReportJob, shared: &Aggregates) -> Result<()> {
+    let mut w = Report::create(&job.dir.join("actions.csv"), job.raw)?;
     w.write_record([
         "project_id",
         "action",
@@ -549,27 +619,31 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
         "denied",
         "failed",
     ])?;
-    for &(project, t) in &projects {
-        let mut rows: Vec<_> = t
-            .actions
-            .iter()
-            .map(|(list, s)| (names(catalog, tally.lists.get(*list)), s))
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        for (action, s) in rows {
+    let mut numbers = [itoa::Buffer::new(); 4];
+    let mut rows = Vec::new();
+    for &(project, t) in &shared.projects {
+        rows.clear();
+        rows.extend(t.actions.iter().map(|(list, s)| (shared.list(*list), s)));
+        rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for &(action, s) in &rows {
+            let [calls, allowed, denied, failed] = &mut numbers;
             w.write_record([
                 project,
-                &action,
-                &s.calls.to_string(),
-                &s.allowed.to_string(),
-                &s.denied.to_string(),
-                &s.failed.to_string(),
+                action,
+                calls.format(s.calls),
+                allowed.format(s.allowed),
+                denied.format(s.denied),
+                failed.format(s.failed),
             ])?;
         }
     }
-    w.finish()?;
+    w.finish()
+}
 
-    let mut w = Report::create(&dir.join("unclassified.csv"), raw)?;
+/// unclassified.csv: the most called first, and the pooled row last.
+fn write_unclassified(job: &ReportJob) -> Result<()> {
+    let tally = job.tally;
+    let mut w = Report::create(&job.dir.join("unclassified.csv"), job.raw)?;
     w.write_record([
         "method",
         "path_template",
@@ -602,19 +676,18 @@ fn write_aggregates(job: &ReportJob) -> Result<()> {
             "",
         ])?;
     }
-    w.finish()?;
+    w.finish()
+}
 
-    write_policies(&dir.join("policies.json"), policies)?;
-    write_policies(&dir.join("policies_inferred.json"), inferred)?;
-
-    let mut w = Report::create(&dir.join("errors.csv"), raw)?;
+/// errors.csv: the unreadable records kept, by location.
+fn write_errors(job: &ReportJob) -> Result<()> {
+    let mut w = Report::create(&job.dir.join("errors.csv"), job.raw)?;
     w.write_record(["input", "line", "reason"])?;
-    for e in &tally.errors {
-        let name = inputs.get(e.loc.file as usize).unwrap_or("?");
+    for e in &job.tally.errors {
+        let name = job.inputs.get(e.loc.file as usize).unwrap_or("?");
         w.write_record([name, &e.loc.line.to_string(), &e.reason])?;
     }
-    w.finish()?;
-    Ok(())
+    w.finish()
 }
 
 #[cfg(test)]

@@ -472,9 +472,7 @@ impl<T: std::hash::Hash + Eq + Clone> Numbering<T> {
         &self.values[number as usize]
     }
 
-    /// Every value, in the order of their numbers (for tests: reports look values up by
-    /// number).
-    #[cfg(test)]
+    /// Every value, in the order of their numbers.
     pub fn values(&self) -> &[T] {
         &self.values
     }

@@ -439,11 +439,7 @@ struct Aggregates<'a> {
 
 impl<'a> Aggregates<'a> {
     fn new(tally: &'a Tally, catalog: &Catalog) -> Aggregates<'a> {
-        let mut projects: ProjectRows = tally
-            .projects
-            .rows()
-            .map(|(name, row)| (name.as_str(), row))
-            .collect();
+        let mut projects: ProjectRows = tally.projects.rows().collect();
         projects.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let beyond = &tally.projects.beyond;
         if beyond.stats.records > 0 {

@@ -252,6 +252,77 @@ impl Unclassified {
 /// Project rows kept by default (`--max-projects`).
 pub const MAX_PROJECTS: usize = 100_000;
 
+/// Bytes of a name `ProjectName` keeps in place: the most that fit its 40 bytes with the
+/// variant and length (every project id has 32).
+const INLINE_NAME: usize = 38;
+
+/// A project's name as the key of its row, held in the row's own table slot when short
+/// (every project id is): with a `String` key, comparing a record's project with a slot's
+/// went to memory of its own, one more cache miss for each record of a run over many
+/// projects. Keyed, hashed and compared as its bytes (`Borrow<[u8]>`); always UTF-8, as it
+/// is made from a `&str`.
+#[derive(Clone)]
+pub(super) struct ProjectName(NameRepr);
+
+#[derive(Clone)]
+enum NameRepr {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Boxed(Box<[u8]>),
+}
+
+impl ProjectName {
+    fn new(name: &str) -> ProjectName {
+        let text = name.as_bytes();
+        ProjectName(match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..text.len()].copy_from_slice(text);
+                NameRepr::Inline { len, bytes }
+            }
+            _ => NameRepr::Boxed(text.into()),
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            NameRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            NameRepr::Boxed(bytes) => bytes,
+        }
+    }
+
+    /// The name; read for reports and pooling, never in the per-record lookup.
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("made from a str")
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for ProjectName {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for ProjectName {
+    // As its bytes, so that a lookup by `&[u8]` finds it (`Borrow`'s contract).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for ProjectName {
+    fn eq(&self, other: &ProjectName) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ProjectName {}
+
+impl std::fmt::Debug for ProjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
 /// The rows of projects.csv (and the project parts of actions.csv and denials.csv),
 /// bounded. A project is mostly the project segment of a request path, which in an access
 /// log is whatever the caller sent: a flood of requests with ever new project ids made a
@@ -266,7 +337,7 @@ pub const MAX_PROJECTS: usize = 100_000;
 /// `Tally::infer`): they stay `unknown`, in `beyond` and in denied_calls.csv alike.
 #[derive(Debug, Clone)]
 pub struct Projects {
-    pub(super) rows: OpenMap<String, RankedRow>,
+    pub(super) rows: OpenMap<ProjectName, RankedRow>,
     /// The pooled counts of the projects not kept.
     pub beyond: ProjectTally,
     bound: RankLimit,
@@ -304,8 +375,10 @@ impl Projects {
     }
 
     /// The projects kept so far (all of them once `Tally::finish` ran), by name.
-    pub fn rows(&self) -> impl Iterator<Item = (&String, &ProjectTally)> {
-        self.rows.iter().map(|(name, ranked)| (name, &ranked.row))
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &ProjectTally)> {
+        self.rows
+            .iter()
+            .map(|(name, ranked)| (name.as_str(), &ranked.row))
     }
 
     /// The rows of the kept projects and then the pooled one: every project's counts once.
@@ -343,7 +416,9 @@ impl Projects {
 
     /// The row of a kept project.
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut ProjectTally> {
-        self.rows.get_mut(name).map(|ranked| &mut ranked.row)
+        self.rows
+            .get_mut(name.as_bytes())
+            .map(|ranked| &mut ranked.row)
     }
 
     /// Makes a row for a project not among the rows, unless it ranks above the threshold,
@@ -359,7 +434,8 @@ impl Projects {
         let kept = !self.bound.beyond(rank);
         if kept {
             let row = ProjectTally::default();
-            self.rows.insert(name.to_string(), RankedRow { rank, row });
+            self.rows
+                .insert(ProjectName::new(name), RankedRow { rank, row });
         }
         (kept, pooled)
     }
@@ -396,12 +472,13 @@ impl Projects {
 
     /// The row of a kept project, made empty if it has none yet.
     pub(super) fn row_mut(&mut self, name: &str) -> &mut ProjectTally {
-        if !self.rows.contains_key(name) {
+        if !self.rows.contains_key(name.as_bytes()) {
             let rank = self.rank_of(name);
             let row = ProjectTally::default();
-            self.rows.insert(name.to_string(), RankedRow { rank, row });
+            self.rows
+                .insert(ProjectName::new(name), RankedRow { rank, row });
         }
-        &mut self.rows.get_mut(name).expect("just made").row
+        &mut self.rows.get_mut(name.as_bytes()).expect("just made").row
     }
 
     /// Rows held before `prune` runs: a quarter above the limit, so each row is ranked a
@@ -436,7 +513,7 @@ impl Projects {
         self.rows.retain(|name, ranked| {
             let keep = !bound.beyond(ranked.rank);
             if !keep {
-                pooled.insert(who(name));
+                pooled.insert(who(name.as_str()));
                 beyond.join(std::mem::take(&mut ranked.row), &Renumbering::Same);
             }
             keep
@@ -448,6 +525,43 @@ impl Projects {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn project_names_of_any_length_are_kept_whole_and_found_by_their_bytes() {
+        let mut rows: OpenMap<ProjectName, usize> = OpenMap::default();
+        let mut names = Vec::new();
+        for len in [
+            0,
+            1,
+            31,
+            32,
+            INLINE_NAME - 1,
+            INLINE_NAME,
+            INLINE_NAME + 1,
+            255,
+            256,
+            300,
+        ] {
+            // Names that differ only in their last byte, on either side of the inline size.
+            for last in ['a', 'b', 'é'] {
+                let mut name = "x".repeat(len.saturating_sub(last.len_utf8()));
+                name.push(last);
+                names.push(name);
+            }
+        }
+        names.sort();
+        names.dedup();
+        for (i, name) in names.iter().enumerate() {
+            let key = ProjectName::new(name);
+            assert_eq!(key.as_str(), name);
+            assert_eq!(format!("{key:?}"), format!("{name:?}"));
+            assert!(rows.insert(key, i).is_none(), "{name:?} is new");
+        }
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(rows.get(name.as_bytes()), Some(&i), "{name:?}");
+        }
+        assert_eq!(rows.get(&b"y"[..]), None);
+    }
 
     #[test]
     fn project_ids_and_unknown_rank_before_other_names() {

@@ -1329,7 +1329,7 @@ mod tests {
             let mut kept: Vec<(String, ProjectOutcome)> = tally
                 .projects
                 .rows()
-                .map(|(name, row)| (name.clone(), project_outcome(&tally, row)))
+                .map(|(name, row)| (name.to_string(), project_outcome(&tally, row)))
                 .collect();
             kept.sort_by(|a, b| a.0.cmp(&b.0));
             let mut rows = tally.denied_calls.clone();
@@ -1490,7 +1490,7 @@ mod tests {
             }
         }
         a.merge(b);
-        let rows = &a.projects.rows["p"].row.denials;
+        let rows = &a.projects.rows[&b"p"[..]].row.denials;
         assert_eq!(rows.len(), 1);
         let (key, row) = rows.iter().next().expect("one row");
         assert_eq!(a.lists.get(key.list), &[1]);
@@ -1515,7 +1515,7 @@ mod tests {
             }
         }
         a.merge(b);
-        let rows: BTreeMap<Vec<ActionId>, u64> = a.projects.rows["p"]
+        let rows: BTreeMap<Vec<ActionId>, u64> = a.projects.rows[&b"p"[..]]
             .row
             .actions
             .iter()

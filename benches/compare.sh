@@ -18,6 +18,10 @@
 #   ECS_BYTES=256M     JSON lines of ECS traces only (what a job that names a bucket's ECS
 #                      folders reads); ECS_BYTES=0 skips them
 #   APIG_BYTES=256M    an API Gateway access log (no peer reads its layout); 0 skips it
+#   MANY_BYTES=256M, MANY_PROJECTS=10000
+#                      JSON lines of the same mix spread over many projects (a large
+#                      tenant: each record's project row is then seldom in the caches);
+#                      MANY_BYTES=0 skips them
 #   SEED=42            generator seed; PROJECTS=200, USERS=500
 #   RUNS=5             interleaved rounds per input (the median is kept); jq and zcat run once
 #   JQ_SLICE=100M      jq only reads a slice of the JSON lines (it is slow); MB/s is scaled
@@ -38,13 +42,16 @@ if [[ ${SMALL:-0} == 1 ]]; then
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-32M}
     ECS_BYTES=${ECS_BYTES:-32M}
     APIG_BYTES=${APIG_BYTES:-32M}
+    MANY_BYTES=${MANY_BYTES:-32M}
 else
     JSONL_BYTES=${JSONL_BYTES:-1G}
     OBS_BYTES=${OBS_BYTES:-1G}
     SMALL_OBS_BYTES=${SMALL_OBS_BYTES:-256M}
     ECS_BYTES=${ECS_BYTES:-256M}
     APIG_BYTES=${APIG_BYTES:-256M}
+    MANY_BYTES=${MANY_BYTES:-256M}
 fi
+MANY_PROJECTS=${MANY_PROJECTS:-10000}
 FILE_BYTES=${FILE_BYTES:-4M}
 SMALL_FILE_BYTES=${SMALL_FILE_BYTES:-16K}
 SEED=${SEED:-42}
@@ -74,6 +81,7 @@ OBS=$DATA/obs-$OBS_BYTES-f$FILE_BYTES-s$SEED-p$PROJECTS
 OBS_SMALL=$DATA/obs-$SMALL_OBS_BYTES-f$SMALL_FILE_BYTES-s$SEED-p$PROJECTS
 ECS_JSONL=$DATA/cts-ecs-$ECS_BYTES-s$SEED-p$PROJECTS.jsonl
 APIG_LOG=$DATA/apig-$APIG_BYTES-s$SEED-p$PROJECTS.log
+MANY_JSONL=$DATA/cts-$MANY_BYTES-s$SEED-p$MANY_PROJECTS.jsonl
 if [[ ! -s $JSONL.tally.json ]]; then
     note "generating $JSONL"
     "$GENERATE" --kind jsonl --out "$JSONL" --bytes "$JSONL_BYTES" "${GEN_ARGS[@]}"
@@ -100,6 +108,11 @@ fi
 if [[ $APIG_BYTES != 0 && ! -s $APIG_LOG.tally.json ]]; then
     note "generating $APIG_LOG"
     "$GENERATE" --kind apig --out "$APIG_LOG" --bytes "$APIG_BYTES" "${GEN_ARGS[@]}"
+fi
+if [[ $MANY_BYTES != 0 && ! -s $MANY_JSONL.tally.json ]]; then
+    note "generating $MANY_JSONL ($MANY_PROJECTS projects)"
+    "$GENERATE" --kind jsonl --out "$MANY_JSONL" --bytes "$MANY_BYTES" \
+        --seed "$SEED" --projects "$MANY_PROJECTS" --users "$USERS"
 fi
 
 # `bytes` of a tally: uncompressed record bytes, the basis of every MB/s in the table.
@@ -388,6 +401,18 @@ if [[ $APIG_BYTES != 0 ]]; then
     run_group apig
 fi
 
+# The same mix over many projects: DuckDB's count hardly cares how many groups it keeps,
+# while each record's project row (and its action rows) is then seldom in permtrail's
+# caches, and the reports have a row per project.
+if [[ $MANY_BYTES != 0 ]]; then
+    MANY_SIZE=$(tally_field "$MANY_JSONL.tally.json" bytes)
+    M="jsonl $MANY_PROJECTS projects $(numfmt --to=iec "$MANY_SIZE")B"
+    add_permtrail "$MANY_JSONL" "$M" many "$MANY_SIZE"
+    add_duckdb "$M" "$MANY_SIZE" "$MANY_JSONL" newline_delimited
+    run_group many
+    check_duckdb "$M" many "$MANY_JSONL.tally.json"
+fi
+
 # --- table --------------------------------------------------------------------------
 echo
 echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
@@ -443,6 +468,7 @@ target "small-file OBS tree: permtrail / DuckDB" 4 x "$ALL" obs-small "duckdb" o
 # Not a target: what naming a bucket's ECS folders gives against DuckDB.
 target "ECS-only JSON lines: permtrail / DuckDB" - x "$ALL" ecs "duckdb" ecs
 target "APIG access log: permtrail / wc -l" - % "$ALL" apig "wc -l" apig
+target "JSON lines, $MANY_PROJECTS projects: permtrail / DuckDB" - x "$ALL" many "duckdb" many
 PEAK=0
 for row in "${ROWS[@]}"; do
     IFS='|' read -r tool _ _ _ _ _ rss _ _ <<<"$row"
@@ -469,6 +495,7 @@ check_reports "$TMP/report-jsonl" "$JSONL.tally.json" jsonl
 check_reports "$TMP/report-obs" "$OBS.tally.json" obs
 if [[ $SMALL_OBS_BYTES != 0 ]]; then check_reports "$TMP/report-obs-small" "$OBS_SMALL.tally.json" obs-small; fi
 if [[ $ECS_BYTES != 0 ]]; then check_reports "$TMP/report-ecs" "$ECS_JSONL.tally.json" ecs; fi
+if [[ $MANY_BYTES != 0 ]]; then check_reports "$TMP/report-many" "$MANY_JSONL.tally.json" many; fi
 if [[ $APIG_BYTES != 0 ]]; then
     # Every line of an access log is a record of its project, ECS or not.
     awk -F, -v all="$(tally_field "$APIG_LOG.tally.json" records)" \

@@ -380,14 +380,18 @@ if [[ $SMALL_OBS_BYTES != 0 ]]; then obs_group "$OBS_SMALL" obs-small; fi
 
 # ECS traces only: every record takes the whole path (read, classify, de-duplicate,
 # count), so this is the scan's cost per ECS trace, and what DuckDB does on such a file.
-if [[ $ECS_BYTES != 0 ]]; then
-    ECS_SIZE=$(tally_field "$ECS_JSONL.tally.json" bytes)
-    E="ecs-only jsonl $(numfmt --to=iec "$ECS_SIZE")B"
-    add_permtrail "$ECS_JSONL" "$E" ecs "$ECS_SIZE"
-    add_duckdb "$E" "$ECS_SIZE" "$ECS_JSONL" newline_delimited
-    run_group ecs
-    check_duckdb "$E" ecs "$ECS_JSONL.tally.json"
-fi
+# jsonl_group FILE LABEL GROUP: permtrail and DuckDB on the JSON lines FILE, the input
+# named "LABEL <size>B".
+jsonl_group() {
+    local file=$1 group=$3 size label
+    size=$(tally_field "$file.tally.json" bytes)
+    label="$2 $(numfmt --to=iec "$size")B"
+    add_permtrail "$file" "$label" "$group" "$size"
+    add_duckdb "$label" "$size" "$file" newline_delimited
+    run_group "$group"
+    check_duckdb "$label" "$group" "$file.tally.json"
+}
+if [[ $ECS_BYTES != 0 ]]; then jsonl_group "$ECS_JSONL" "ecs-only jsonl" ecs; fi
 
 # An API Gateway access log: every line is split into its fields and classified by its
 # path (an access log names no service to pass other services' calls over by), so this is
@@ -404,14 +408,7 @@ fi
 # The same mix over many projects: DuckDB's count hardly cares how many groups it keeps,
 # while each record's project row (and its action rows) is then seldom in permtrail's
 # caches, and the reports have a row per project.
-if [[ $MANY_BYTES != 0 ]]; then
-    MANY_SIZE=$(tally_field "$MANY_JSONL.tally.json" bytes)
-    M="jsonl $MANY_PROJECTS projects $(numfmt --to=iec "$MANY_SIZE")B"
-    add_permtrail "$MANY_JSONL" "$M" many "$MANY_SIZE"
-    add_duckdb "$M" "$MANY_SIZE" "$MANY_JSONL" newline_delimited
-    run_group many
-    check_duckdb "$M" many "$MANY_JSONL.tally.json"
-fi
+if [[ $MANY_BYTES != 0 ]]; then jsonl_group "$MANY_JSONL" "jsonl $MANY_PROJECTS projects" many; fi
 
 # --- table --------------------------------------------------------------------------
 echo

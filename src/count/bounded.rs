@@ -444,16 +444,22 @@ impl Projects {
     /// `numbers` reads, under the lower of both thresholds and limits. Returns the `who`
     /// keys of the projects pooled on the way.
     pub(super) fn merge(&mut self, other: Projects, numbers: &Renumbering) -> HashSet<u64> {
+        // Rows above either threshold were turned away somewhere: none may stay a row,
+        // and `other`'s go straight to `beyond`, as `Unclassified::merge` does.
         self.bound.join(other.bound);
+        let mut pooled = self.pool_above_threshold();
         for (name, theirs) in other.rows {
             let rank = theirs.rank;
+            if self.bound.beyond(rank) {
+                pooled.insert(who(name.as_str()));
+                self.beyond.join(theirs.row, numbers);
+                continue;
+            }
             let row = ProjectTally::default();
             let mine = self.rows.entry(name).or_insert(RankedRow { rank, row });
             mine.row.join(theirs.row, numbers);
         }
         self.beyond.join(other.beyond, numbers);
-        // Rows above either threshold were turned away somewhere: none may stay a row.
-        let mut pooled = self.pool_above_threshold();
         if self.rows.len() >= self.prune_at() {
             pooled.extend(self.prune());
         }

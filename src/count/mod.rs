@@ -541,19 +541,6 @@ impl DeniedCall {
         }
         // Whole fields pushed in order: the ends rise to the end on char boundaries, so
         // the checks `from_joined` makes on a run's bytes are not repeated per row here.
-        DeniedCall::joined(time, loc, (text, ends), actions, cause, dedupe, inferable)
-    }
-
-    /// A row from its joined text fields, whose ends the caller knows to be sound.
-    fn joined(
-        time: Option<Millis>,
-        loc: Loc,
-        (text, ends): (String, [usize; TEXTS]),
-        actions: Vec<ActionId>,
-        cause: Cause,
-        dedupe: Option<u64>,
-        inferable: bool,
-    ) -> DeniedCall {
         DeniedCall {
             time,
             loc,
@@ -580,8 +567,16 @@ impl DeniedCall {
     ) -> Option<DeniedCall> {
         let rising = ends.windows(2).all(|w| w[0] <= w[1]);
         let bounded = ends.iter().all(|&e| text.is_char_boundary(e));
-        (rising && bounded && ends[TEXTS - 1] == text.len())
-            .then(|| DeniedCall::joined(time, loc, (text, ends), actions, cause, dedupe, inferable))
+        (rising && bounded && ends[TEXTS - 1] == text.len()).then_some(DeniedCall {
+            time,
+            loc,
+            text,
+            ends,
+            actions,
+            cause,
+            dedupe,
+            inferable,
+        })
     }
 
     /// One text field.

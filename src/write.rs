@@ -650,11 +650,11 @@ fn write_unclassified(job: &ReportJob) -> Result<()> {
     ])?;
     let mut rows: Vec<_> = tally.unclassified.rows().collect();
     rows.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then_with(|| a.0.cmp(b.0)));
-    for ((method, template, trace), s) in rows {
+    for (key, s) in rows {
         w.write_record([
-            method.as_str(),
-            template,
-            trace,
+            key.method(),
+            key.template(),
+            key.trace(),
             &s.calls.to_string(),
             &s.denied.to_string(),
             &s.example,

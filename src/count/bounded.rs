@@ -40,8 +40,68 @@ impl UnclassifiedStats {
     }
 }
 
-/// The key of an unclassified.csv row: method, path template, trace name.
-pub type UnclassifiedKey = (String, String, String);
+/// The key of an unclassified.csv row: method, path template and trace name, in one
+/// buffer. Most lines of an access log in front of many services land in such a row, and
+/// finding it hashed and compared three strings; now one. Invariant: `method_end <=
+/// template_end <= text.len()`, both on char boundaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct UnclassifiedKey {
+    text: String,
+    method_end: usize,
+    template_end: usize,
+}
+
+impl UnclassifiedKey {
+    /// The key of these three parts.
+    pub fn new(method: &str, template: &str, trace: &str) -> UnclassifiedKey {
+        let mut key = UnclassifiedKey::default();
+        key.fill(method, |out| out.push_str(template), trace);
+        key
+    }
+
+    /// Makes this the key of `method`, the template `template` appends to the buffer it is
+    /// handed, and `trace`, reusing the buffer (the key is built for every such line).
+    pub fn fill(&mut self, method: &str, template: impl FnOnce(&mut String), trace: &str) {
+        self.text.clear();
+        self.text.push_str(method);
+        self.method_end = self.text.len();
+        template(&mut self.text);
+        self.template_end = self.text.len();
+        self.text.push_str(trace);
+    }
+
+    /// The request method (empty when the record had none).
+    pub fn method(&self) -> &str {
+        &self.text[..self.method_end]
+    }
+
+    /// The path template, with an unclaimed body key after it when there was one.
+    pub fn template(&self) -> &str {
+        &self.text[self.method_end..self.template_end]
+    }
+
+    /// The trace name (empty for a request without one).
+    pub fn trace(&self) -> &str {
+        &self.text[self.template_end..]
+    }
+
+    fn parts(&self) -> (&str, &str, &str) {
+        (self.method(), self.template(), self.trace())
+    }
+}
+
+impl Ord for UnclassifiedKey {
+    /// By method, then template, then trace name (the report's order on equal calls).
+    fn cmp(&self, other: &UnclassifiedKey) -> std::cmp::Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialOrd for UnclassifiedKey {
+    fn partial_cmp(&self, other: &UnclassifiedKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Rows kept by default (`--max-unclassified-rows`).
 pub const MAX_UNCLASSIFIED_ROWS: usize = 10_000;
@@ -152,7 +212,7 @@ impl Unclassified {
     /// paths are mostly of the second kind, so they give way first; and as the key is new
     /// in every run, no one can make up paths that rank before the others.
     fn rank(&self, key: &UnclassifiedKey) -> u64 {
-        let (method, template, trace) = key;
+        let (method, template, trace) = key.parts();
         let api = !trace.is_empty() || {
             let b = template.as_bytes();
             b.len() > 2 && b[0] == b'/' && b[1] == b'v' && b[2].is_ascii_digit()
@@ -590,6 +650,52 @@ mod tests {
     }
 
     #[test]
+    fn unclassified_keys_keep_their_three_parts_apart() {
+        // One buffer holds the three parts: keys whose parts join to the same text are
+        // still different rows, and keys order by their parts, not by the joined text.
+        let (a, b) = (
+            UnclassifiedKey::new("GET", "/x", ""),
+            UnclassifiedKey::new("GE", "T/x", ""),
+        );
+        assert_eq!((a.method(), a.template(), a.trace()), ("GET", "/x", ""));
+        assert_eq!((b.method(), b.template(), b.trace()), ("GE", "T/x", ""));
+        assert_ne!(a, b);
+        let c = UnclassifiedKey::new("GET", "/x/", "");
+        let d = UnclassifiedKey::new("GET", "/x", "/");
+        assert_ne!(c, d);
+        assert_eq!(d.trace(), "/");
+        // "A" < "A!" decides, though "Ab" > "A!a" as joined text.
+        assert!(UnclassifiedKey::new("A", "b", "") < UnclassifiedKey::new("A!", "a", ""));
+        let mut rows = Unclassified::default();
+        for key in [&a, &b, &c, &d, &a] {
+            rows.count(key, key.template(), false);
+        }
+        let mut calls: Vec<(String, u64)> = rows
+            .rows()
+            .map(|(k, r)| {
+                (
+                    format!("{}|{}|{}", k.method(), k.template(), k.trace()),
+                    r.calls,
+                )
+            })
+            .collect();
+        calls.sort();
+        assert_eq!(
+            calls,
+            [
+                ("GET|/x/|".to_string(), 1),
+                ("GET|/x|".to_string(), 2),
+                ("GET|/x|/".to_string(), 1),
+                ("GE|T/x|".to_string(), 1),
+            ]
+        );
+        // Refilling a key reuses its buffer and leaves nothing of the old parts.
+        let mut key = UnclassifiedKey::new("DELETE", "/a/long/template", "someTrace");
+        key.fill("GET", |out| out.push_str("/x"), "");
+        assert_eq!(key, a);
+    }
+
+    #[test]
     fn a_limit_near_the_largest_number_is_no_limit() {
         // Twice or a quarter more of such a limit wrapped around to a small number, and
         // every new key then ranked all the rows again.
@@ -598,8 +704,8 @@ mod tests {
         assert_eq!(rows.prune_at(), usize::MAX);
         assert_eq!(projects.prune_at(), usize::MAX);
         for k in 0..100 {
-            let key = ("GET".to_string(), format!("/p{k}"), String::new());
-            rows.count(&key, &key.1, false);
+            let key = UnclassifiedKey::new("GET", &format!("/p{k}"), "");
+            rows.count(&key, key.template(), false);
         }
         rows.finish();
         assert_eq!((rows.rows().count(), rows.beyond.calls), (100, 0));
@@ -615,13 +721,9 @@ mod tests {
         let mut calls: Vec<(UnclassifiedKey, bool)> = Vec::new();
         for k in 0..4_000u64 {
             let key = if k % 10 == 0 {
-                (
-                    "GET".to_string(),
-                    format!("/v2/{{id}}/thing{k}"),
-                    String::new(),
-                )
+                UnclassifiedKey::new("GET", &format!("/v2/{{id}}/thing{k}"), "")
             } else {
-                ("GET".to_string(), format!("/scan{k}/login"), String::new())
+                UnclassifiedKey::new("GET", &format!("/scan{k}/login"), "")
             };
             for _ in 0..1 + next() % 4 {
                 calls.push((key.clone(), next() % 3 == 0));
@@ -629,7 +731,7 @@ mod tests {
         }
         let limit = 300;
         let count = |u: &mut Unclassified, (key, denied): &(UnclassifiedKey, bool)| {
-            u.count(key, &key.1, *denied);
+            u.count(key, key.template(), *denied);
             assert!(u.rows.len() <= 2 * limit, "bounded while counting");
         };
         let outcome = |mut u: Unclassified| {
@@ -662,7 +764,11 @@ mod tests {
         let total: (u64, u64) = exact.values().fold((0, 0), |a, e| (a.0 + e.0, a.1 + e.1));
         let want = (want_rows, total.0 - kept.0, total.1 - kept.1);
         // Every API key ranks before every other: all 400 would fit a limit of 400.
-        assert!(want.0.iter().all(|(k, ..)| k.1.starts_with("/v2/")));
+        assert!(
+            want.0
+                .iter()
+                .all(|(k, ..)| k.template().starts_with("/v2/"))
+        );
         for round in 0..6 {
             // A shuffled order, split over three workers merged in a rotating order.
             let mut order = calls.clone();

@@ -674,7 +674,7 @@ pub struct Tally {
     users: UserIndex,
     /// Scratch for the key of an `unclassified` row, reused between records; nothing is
     /// kept in it between calls.
-    unclassified_key: (String, String, String),
+    unclassified_key: UnclassifiedKey,
 }
 
 /// Appends `path` to `out` with id-like segments (numbers, UUIDs, hex runs of 16 or more)
@@ -782,19 +782,21 @@ impl Tally {
             // The key is built in buffers kept between records, and copied only for a new
             // row: most records of an access log in front of many services land here.
             let key = &mut self.unclassified_key;
-            key.0.clear();
-            key.0.push_str(&method_of(call));
-            key.1.clear();
-            if let Some(path) = call.path.as_deref() {
-                path_template(path, &mut key.1);
-            }
-            if let Some(body) = &call.unclaimed_key {
-                key.1.push_str(" (body: ");
-                key.1.push_str(body);
-                key.1.push(')');
-            }
-            key.2.clear();
-            key.2.push_str(record.trace_name.as_deref().unwrap_or(""));
+            let template = |out: &mut String| {
+                if let Some(path) = call.path.as_deref() {
+                    path_template(path, out);
+                }
+                if let Some(body) = &call.unclaimed_key {
+                    out.push_str(" (body: ");
+                    out.push_str(body);
+                    out.push(')');
+                }
+            };
+            key.fill(
+                &method_of(call),
+                template,
+                record.trace_name.as_deref().unwrap_or(""),
+            );
             let example = call
                 .path
                 .as_deref()
@@ -1192,7 +1194,7 @@ mod tests {
             a.projects.rows.hasher().hash_one(project),
             b.projects.rows.hasher().hash_one(project)
         );
-        let call = ("GET".to_string(), "/v1/x".to_string(), String::new());
+        let call = UnclassifiedKey::new("GET", "/v1/x", "");
         assert_ne!(
             a.unclassified.rows.hasher().hash_one(&call),
             b.unclassified.rows.hasher().hash_one(&call)
@@ -1638,11 +1640,7 @@ mod tests {
             .map(|row| row.get(Text::Method))
             .collect();
         assert_eq!(methods, ["POST", "GET"]);
-        let keys: Vec<&str> = tally
-            .unclassified
-            .rows()
-            .map(|(k, _)| k.0.as_str())
-            .collect();
+        let keys: Vec<&str> = tally.unclassified.rows().map(|(k, _)| k.method()).collect();
         assert_eq!(keys, ["POST"]);
         assert!(matches!(
             method_of(&call("PUT", vec![])),

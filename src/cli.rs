@@ -180,6 +180,10 @@ pub struct ScanArgs {
     /// No progress line and no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// When stderr is not a terminal (a batch job's log), write a progress line every this
+    /// many seconds (0: never); a terminal gets one line redrawn in place instead.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub progress_every: u64,
     /// Bytes read per chunk of work (a number, or with K, M or G: powers of 1024).
     #[arg(long, value_name = "BYTES", default_value = "1M", value_parser = byte_size)]
     pub chunk_size: usize,

@@ -83,6 +83,10 @@ pub fn scan_config(args: ScanArgs) -> Result<ScanConfig> {
         },
         fields: FieldMap::new(&overrides),
         quiet: args.quiet,
+        progress: crate::progress::Mode::for_stderr(
+            args.quiet,
+            std::time::Duration::from_secs(args.progress_every),
+        ),
         raw_csv: args.raw_csv,
         rows_in_memory: args.rows_in_memory.max(1),
         max_unclassified_rows: args.max_unclassified_rows,

@@ -76,7 +76,7 @@ pub fn run() -> anyhow::Result<u8> {
                     &config.catalog,
                     &result.inputs,
                     config.raw_csv,
-                    progress::wanted(config.quiet),
+                    config.progress,
                 )
             });
             let Some(written) = written else {

@@ -64,6 +64,8 @@ pub struct ScanConfig {
     pub format: Format,
     pub fields: FieldMap,
     pub quiet: bool,
+    /// How progress is shown on stderr (`--quiet`, `--progress-every`, a terminal or not).
+    pub progress: crate::progress::Mode,
     pub frame: FrameOptions,
     /// Write CSV fields exactly as read (no spreadsheet neutralisation).
     pub raw_csv: bool,
@@ -580,7 +582,7 @@ impl<R: Read> Read for Interruptible<R> {
 /// Runs a whole scan: discovery, reading, counting. Writing is left to the caller.
 pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let start = Instant::now();
-    let show_progress = crate::progress::wanted(config.quiet);
+    let show_progress = config.progress;
     // A tree of many thousands of files takes a while to walk (on a network file system,
     // much longer): say how far it is.
     let (found, walked) = (AtomicUsize::new(0), AtomicBool::new(false));

@@ -253,8 +253,8 @@ fn input_into(inputs: &Names, file: u32, line: u64, out: &mut String) {
 }
 
 /// Writes every report into `out` (created if missing). `inputs` names input files by index;
-/// `raw` turns off the spreadsheet neutralisation of CSV fields; `progress` shows a status
-/// line with the denied-call rows written so far. The denied-call rows are moved out of
+/// `raw` turns off the spreadsheet neutralisation of CSV fields; `progress` says how to show
+/// the denied-call rows written so far. The denied-call rows are moved out of
 /// `tally` and merged with those spilled to `runs` (they can be millions; the rest of the
 /// tally is left as it was).
 pub fn write_reports(
@@ -264,7 +264,7 @@ pub fn write_reports(
     catalog: &Catalog,
     inputs: &Names,
     raw: bool,
-    progress: bool,
+    progress: crate::progress::Mode,
 ) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     let staging = Staging(out.join(format!(".permtrail-tmp-{}", std::process::id())));
@@ -334,7 +334,12 @@ struct ReportJob<'a> {
 /// Writes every report. denied_calls.csv, the one that can have millions of rows, is
 /// written on a second thread while the others are written here; with `progress`, a third
 /// shows how many of its rows are written.
-fn write_all(job: &ReportJob, memory: Vec<DeniedCall>, runs: &Runs, progress: bool) -> Result<()> {
+fn write_all(
+    job: &ReportJob,
+    memory: Vec<DeniedCall>,
+    runs: &Runs,
+    progress: crate::progress::Mode,
+) -> Result<()> {
     let written = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {

@@ -63,6 +63,7 @@ fn a_bad_command_line_exits_1_not_2_which_means_unreadable_input() {
         (&["--bogus", "x"][..], "--bogus"),
         (&["--chunk-size", "1.5M", "x"][..], "1.5M"),
         (&["--threads", "many", "x"][..], "many"),
+        (&["--progress-every", "soon", "x"][..], "soon"),
         (&[][..], "<INPUT>"),
     ] {
         let output = scan(dir.path(), &out, extra);

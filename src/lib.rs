@@ -89,6 +89,9 @@ pub fn run() -> anyhow::Result<u8> {
                 for e in &result.file_errors {
                     eprintln!("permtrail: {}:{}: {}", e.input, e.line, e.reason);
                 }
+                for line in summary::limits_reached(&result.tally) {
+                    eprintln!("permtrail: {line}");
+                }
             }
             // The process is about to end, which gives all memory back at once: freeing
             // the tally's rows one by one (each project's maps of its own) took 50 ms of a

@@ -38,32 +38,8 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
         t.records,
         t.records - classified
     );
-    // What the row limits pooled into the last row of a report, if anything.
-    let (rows, projects) = (&t.unclassified.beyond, &t.projects.beyond.stats);
-    for (report, count, what, denied, beyond, limit) in [
-        (
-            "unclassified.csv",
-            rows.calls,
-            "calls",
-            rows.denied,
-            "rows beyond --max-unclassified-rows",
-            t.unclassified.limit(),
-        ),
-        (
-            "projects.csv",
-            projects.records,
-            "records",
-            projects.denied,
-            "projects beyond --max-projects",
-            t.projects.limit(),
-        ),
-    ] {
-        if count > 0 {
-            let _ = writeln!(
-                s,
-                "  {report}: {count} {what} ({denied} denied) of {beyond} {limit} are in its last row"
-            );
-        }
+    for line in limits_reached(t) {
+        let _ = writeln!(s, "  {line}");
     }
     let kept = |reason: &str| crate::count::KEPT_REASONS.contains(&reason);
     let skipped: u64 = t
@@ -116,6 +92,39 @@ pub fn render(result: &ScanResult, out: &Path) -> String {
     }
     let _ = writeln!(s, "  reports in {}", out.display());
     s
+}
+
+/// What the row limits pooled into the last row of a report, one line each (none when no
+/// limit was reached). Said even with `--quiet`: such a run's reports hold less detail
+/// than the input had.
+pub fn limits_reached(t: &crate::count::Tally) -> Vec<String> {
+    let mut lines = Vec::new();
+    let (rows, projects) = (&t.unclassified.beyond, &t.projects.beyond.stats);
+    for (report, count, what, denied, beyond, limit) in [
+        (
+            "unclassified.csv",
+            rows.calls,
+            "calls",
+            rows.denied,
+            "rows beyond --max-unclassified-rows",
+            t.unclassified.limit(),
+        ),
+        (
+            "projects.csv",
+            projects.records,
+            "records",
+            projects.denied,
+            "projects beyond --max-projects",
+            t.projects.limit(),
+        ),
+    ] {
+        if count > 0 {
+            lines.push(format!(
+                "{report}: {count} {what} ({denied} denied) of {beyond} {limit} are in its last row"
+            ));
+        }
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -176,7 +176,10 @@ fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
             )
         })
     };
-    assert!(scan(&root(), all.path(), &["samples"]).status.success());
+    let unlimited = scan(&root(), all.path(), &["samples"]);
+    assert!(unlimited.status.success());
+    // With --quiet, nothing on stderr when no limit was reached.
+    assert_eq!(String::from_utf8_lossy(&unlimited.stderr), "");
     let whole = read(all.path());
     assert!(
         whole.len() > 3,
@@ -197,6 +200,17 @@ fn unclassified_rows_past_the_limit_add_up_in_one_last_row() {
     );
     assert!(a.status.success() && b.status.success());
     let cut = read(few.path());
+    // Even with --quiet, the run says its report holds less detail than the input had.
+    let said = String::from_utf8_lossy(&a.stderr);
+    let pooled = cut[2][3].clone();
+    assert_eq!(
+        said,
+        format!(
+            "permtrail: unclassified.csv: {pooled} calls ({} denied) of rows beyond \
+             --max-unclassified-rows 2 are in its last row\n",
+            cut[2][4]
+        )
+    );
     assert_eq!(cut, read(few_many.path()));
     assert_eq!(cut.len(), 3, "two rows and the one beyond: {cut:?}");
     let last = &cut[2];

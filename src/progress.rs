@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Nothing (`--quiet`, or a log with `--progress-every 0`).
     Off,
     /// A line redrawn in place (stderr is a terminal).
     Redraw,

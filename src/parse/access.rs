@@ -84,6 +84,19 @@ struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
+    /// No fields yet.
+    fn new() -> Tokens<'a> {
+        let empty = Token {
+            text: "",
+            quoted: false,
+            bracketed: false,
+        };
+        Tokens {
+            items: [empty; MAX_TOKENS],
+            len: 0,
+        }
+    }
+
     fn as_slice(&self) -> &[Token<'a>] {
         &self.items[..self.len]
     }
@@ -93,16 +106,16 @@ impl<'a> Tokens<'a> {
 /// unbracketed nginx time (`20/Nov/2026:10:00:00 +0000`) is joined back into one field,
 /// because the space in it is not a separator. The first `MAX_TOKENS` fields only.
 fn tokenize(line: &str) -> Tokens<'_> {
+    let mut out = Tokens::new();
+    tokenize_into(line, &mut out);
+    out
+}
+
+/// `tokenize` into fields the caller holds: the 1.5 KB of them are then not copied on
+/// their way back, which two copies per line had cost 3% of an APIG line's instructions.
+fn tokenize_into<'a>(line: &'a str, out: &mut Tokens<'a>) {
     let b = line.as_bytes();
-    let empty = Token {
-        text: "",
-        quoted: false,
-        bracketed: false,
-    };
-    let mut out = Tokens {
-        items: [empty; MAX_TOKENS],
-        len: 0,
-    };
+    out.len = 0;
     let mut i = 0;
     while i < b.len() && out.len < MAX_TOKENS {
         if b[i] == b' ' || b[i] == b'\t' {
@@ -146,7 +159,6 @@ fn tokenize(line: &str) -> Tokens<'_> {
         }
         i = next;
     }
-    out
 }
 
 /// Where the quoted field whose content starts at `b[from]` ends: its closing quote, or
@@ -283,7 +295,9 @@ fn parse_tokens<'a>(t: &[Token<'a>], format: AccessFormat) -> Option<Record<'a>>
 
 /// Reads `line` as `format`; `None` when the line does not have that format's shape.
 pub fn parse(line: &str, format: AccessFormat) -> Option<Record<'_>> {
-    parse_tokens(tokenize(line).as_slice(), format)
+    let mut tokens = Tokens::new();
+    tokenize_into(line, &mut tokens);
+    parse_tokens(tokens.as_slice(), format)
 }
 
 /// Reads `line` as whichever access-log format fits it (the shapes do not overlap).
@@ -595,6 +609,28 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn fields_held_for_the_next_line_keep_nothing_of_the_last() {
+        // The scan fills one set of fields per line; a short line after a long one, and a
+        // plain field after a clock that a zone would have joined, read as on their own.
+        let mut held = Tokens::new();
+        for (before, line) in [
+            ("a b c d e f g h", "x y"),
+            ("[20/Nov/2026:10:00:00 +0000] q", "+0000 z"),
+            ("20/Nov/2026:10:00:00", "+0000"),
+            ("one", ""),
+        ] {
+            tokenize_into(before, &mut held);
+            tokenize_into(line, &mut held);
+            assert_eq!(
+                held.as_slice(),
+                tokenize(line).as_slice(),
+                "{before:?} then {line:?}"
+            );
+        }
+        assert!(held.as_slice().is_empty());
     }
 
     #[test]

@@ -128,7 +128,8 @@ pub struct ScanArgs {
     /// Directory for the reports.
     #[arg(short, long, value_name = "DIR", default_value = "permtrail-report")]
     pub out: PathBuf,
-    /// Worker threads of the scan (default: all cores); the reports are then written on two.
+    /// Worker threads of the scan (default: all cores); the reports are then written on a
+    /// thread each.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
     /// Catalog to use instead of the built-in one (repeatable; earlier inputs win).
@@ -177,7 +178,8 @@ pub struct ScanArgs {
     /// safe to open in a spreadsheet.
     #[arg(long)]
     pub raw_csv: bool,
-    /// No progress line and no summary.
+    /// No progress line and no summary; unreadable inputs, and reports whose last row pools
+    /// what a row limit turned away, are still named.
     #[arg(short, long)]
     pub quiet: bool,
     /// When stderr is not a terminal (a batch job's log), write a progress line every this

@@ -102,17 +102,11 @@ impl<'a> Tokens<'a> {
     }
 }
 
-/// Splits at blanks; `"…"` (with `\"` escapes) and `[…]` are one field each. An
-/// unbracketed nginx time (`20/Nov/2026:10:00:00 +0000`) is joined back into one field,
-/// because the space in it is not a separator. The first `MAX_TOKENS` fields only.
-fn tokenize(line: &str) -> Tokens<'_> {
-    let mut out = Tokens::new();
-    tokenize_into(line, &mut out);
-    out
-}
-
-/// `tokenize` into fields the caller holds: the 1.5 KB of them are then not copied on
-/// their way back, which two copies per line had cost 3% of an APIG line's instructions.
+/// Splits `line` into `out`, replacing what it held: at blanks; `"…"` (with `\"` escapes)
+/// and `[…]` are one field each. An unbracketed nginx time (`20/Nov/2026:10:00:00 +0000`)
+/// is joined back into one field, because the space in it is not a separator. The first
+/// `MAX_TOKENS` fields only. The caller holds the fields: returned by value, their 1.5 KB
+/// were copied on the way back, 2% of an APIG line's instructions.
 fn tokenize_into<'a>(line: &'a str, out: &mut Tokens<'a>) {
     let b = line.as_bytes();
     out.len = 0;
@@ -302,7 +296,8 @@ pub fn parse(line: &str, format: AccessFormat) -> Option<Record<'_>> {
 
 /// Reads `line` as whichever access-log format fits it (the shapes do not overlap).
 pub fn parse_any(line: &str) -> Option<(AccessFormat, Record<'_>)> {
-    let tokens = tokenize(line);
+    let mut tokens = Tokens::new();
+    tokenize_into(line, &mut tokens);
     AccessFormat::ALL
         .iter()
         .find_map(|f| parse_tokens(tokens.as_slice(), *f).map(|r| (*f, r)))
@@ -506,7 +501,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// The plain reading of `tokenize`: byte by byte, every field of the line.
+    /// The plain reading of `tokenize_into`: byte by byte, every field of the line.
     fn tokenize_bytewise(line: &str) -> Vec<Token<'_>> {
         let b = line.as_bytes();
         let mut out: Vec<Token> = Vec::new();
@@ -609,6 +604,13 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    /// A line's fields in fields of their own.
+    fn tokenize(line: &str) -> Tokens<'_> {
+        let mut out = Tokens::new();
+        tokenize_into(line, &mut out);
+        out
     }
 
     #[test]

@@ -332,8 +332,8 @@ struct ReportJob<'a> {
 }
 
 /// Writes every report. denied_calls.csv, the one that can have millions of rows, is
-/// written on a second thread while the others are written here; with `progress`, a third
-/// shows how many of its rows are written.
+/// written on a thread of its own while `write_aggregates` writes the others (each on a
+/// thread too); as `progress` says, one more thread shows how many of its rows are written.
 fn write_all(
     job: &ReportJob,
     memory: Vec<DeniedCall>,

@@ -41,9 +41,9 @@ impl UnclassifiedStats {
 }
 
 /// The key of an unclassified.csv row: method, path template and trace name, in one
-/// buffer. Most lines of an access log in front of many services land in such a row, and
-/// finding it hashed and compared three strings; now one. Invariant: `method_end <=
-/// template_end <= text.len()`, both on char boundaries.
+/// buffer: a row holds one allocation for its key, not three, and a lookup hashes and
+/// compares one string. Invariant: `method_end <= template_end <= text.len()`, both on
+/// char boundaries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct UnclassifiedKey {
     text: String,

@@ -317,10 +317,15 @@ add_duckdb() {
 }
 
 # check_duckdb NAME GROUP TALLY: DuckDB's 403 count in the group's last run, beside the
-# generator's.
+# generator's: the two must agree, or DuckDB's query did not read what permtrail read.
 check_duckdb() {
     [[ -n $DUCK ]] || return 0
-    CHECKS+=("duckdb on $1: $(grep '^projects=' "$TMP/last-out-$2-$DUCK" || echo '?'); tally code_403_records=$(tally_field "$3" code_403_records)")
+    local got want verdict
+    got=$(grep '^projects=' "$TMP/last-out-$2-$DUCK" || echo '?')
+    want=$(tally_field "$3" code_403_records)
+    verdict=MISMATCH
+    if [[ $got == *" code_403=$want" ]]; then verdict=ok; fi
+    CHECKS+=("duckdb on $1: $got; tally code_403_records=$want -> $verdict")
 }
 
 J="jsonl $(numfmt --to=iec "$JSONL_SIZE")B"

@@ -753,6 +753,8 @@ struct Block<'w> {
     f: Fields,
     tally: Tally,
     last_trace: (usize, usize),
+    /// Whether the last trace's own `code` is 403 (a body may hold a 403 of its own).
+    last_trace_403: bool,
 }
 
 impl<'w> Block<'w> {
@@ -763,6 +765,7 @@ impl<'w> Block<'w> {
             f: Fields::new(),
             tally: Tally::default(),
             last_trace: (0, 0),
+            last_trace_403: false,
         }
     }
 
@@ -1128,6 +1131,7 @@ impl<'w> Block<'w> {
         self.f.clear();
         let project = self.rng.below(self.w.projects.len() as u64) as usize;
         let start = out.len();
+        let code_403_before = self.tally.code_403_records;
         let ecs = match service {
             Service::Mixed => self.rng.chance(self.w.ecs_share),
             Service::Ecs => true,
@@ -1149,6 +1153,7 @@ impl<'w> Block<'w> {
         self.tally.unique += 1;
         if trace {
             self.last_trace = (start, out.len());
+            self.last_trace_403 = self.tally.code_403_records > code_403_before;
         }
     }
 
@@ -1160,11 +1165,9 @@ impl<'w> Block<'w> {
             out.extend_from_within(s..e);
             self.tally.records += 1;
             self.tally.duplicates += 1;
-            // A repeat of a 403 record is still counted by a code==403 query.
-            let rec = &out[out.len() - (e - s)..];
-            if memchr::memmem::find(rec, b"\"code\":403").is_some()
-                || memchr::memmem::find(rec, b"\"code\":\"403\"").is_some()
-            {
+            // A repeat of a 403 record is still counted by a code==403 query. Its own code
+            // decides, not a `"code":403` inside a denial's response body.
+            if self.last_trace_403 {
                 self.tally.code_403_records += 1;
             }
             self.last_trace = (0, 0);

@@ -7,7 +7,9 @@
 //! skim as the scan did before the one-pass reading (other services' traces validated
 //! and skipped, ECS traces read), serde_json validating the same records while building
 //! nothing (a reference), reading them with serde (the fallback), classification, and
-//! counting classified calls into a tally; and parsing each access-log format.
+//! counting classified calls into a tally; parsing each access-log format; and decoding
+//! gzip files the way the scan opens them (a large file streamed, a small one inflated
+//! whole), in bytes of output.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use permtrail::catalog;
@@ -242,5 +244,57 @@ fn access(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(pipeline, jsonl, access);
+/// The mix of `bytes` bytes written gzipped to a file in `dir`, as `name`.
+fn gzip_file(dir: &std::path::Path, name: &str, bytes: usize) -> (std::path::PathBuf, u64) {
+    use std::io::Write;
+    let input = generate::sample(false, bytes);
+    let path = dir.join(name);
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).expect("temp file"),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(&input).expect("temp file");
+    encoder.finish().expect("temp file");
+    (path, input.len() as u64)
+}
+
+fn gzip(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Over `read`'s 8 MiB limit for inflating whole, so it is streamed; and one a CTS
+    // OBS file's size, inflated whole.
+    let stream = gzip_file(dir.path(), "stream.json.gz", 2 * SAMPLE_BYTES);
+    let whole = gzip_file(dir.path(), "whole.json.gz", SAMPLE_BYTES / 2);
+    let mut group = c.benchmark_group("gzip");
+    group.sample_size(10);
+    let mut buf = vec![0u8; 1 << 20];
+    for (name, (path, decoded)) in [("stream", &stream), ("whole", &whole)] {
+        let source = permtrail::read::Source {
+            name: name.to_string(),
+            path: Some(path.clone()),
+        };
+        group.throughput(Throughput::Bytes(*decoded));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut reader = permtrail::read::open(&source).expect("opens");
+                // A file inflated whole is read where it lies, as the scan reads it.
+                if let Some(data) = reader.whole() {
+                    return black_box(data.len() as u64);
+                }
+                let mut n = 0u64;
+                loop {
+                    let k = std::io::Read::read(&mut reader, &mut buf).expect("decodes");
+                    if k == 0 {
+                        break;
+                    }
+                    n += k as u64;
+                }
+                assert_eq!(n, *decoded);
+                black_box(n)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(pipeline, jsonl, access, gzip);
 criterion_main!(pipeline);

@@ -752,9 +752,9 @@ struct Block<'w> {
     rng: Rng,
     f: Fields,
     tally: Tally,
-    last_trace: (usize, usize),
-    /// Whether the last trace's own `code` is 403 (a body may hold a 403 of its own).
-    last_trace_403: bool,
+    /// The last trace written and not yet repeated: where it starts and ends in the
+    /// output, and whether its own `code` is 403 (a body may hold a 403 of its own).
+    last_trace: Option<(usize, usize, bool)>,
 }
 
 impl<'w> Block<'w> {
@@ -764,8 +764,7 @@ impl<'w> Block<'w> {
             rng: Rng::new(w.seed, stream),
             f: Fields::new(),
             tally: Tally::default(),
-            last_trace: (0, 0),
-            last_trace_403: false,
+            last_trace: None,
         }
     }
 
@@ -1152,25 +1151,26 @@ impl<'w> Block<'w> {
         self.tally.records += 1;
         self.tally.unique += 1;
         if trace {
-            self.last_trace = (start, out.len());
-            self.last_trace_403 = self.tally.code_403_records > code_403_before;
+            let own_403 = self.tally.code_403_records > code_403_before;
+            self.last_trace = Some((start, out.len(), own_403));
         }
     }
 
     /// Sometimes repeats the last trace of this block exactly (at-least-once delivery).
     fn maybe_duplicate(&mut self, out: &mut Vec<u8>, sep: &[u8]) {
-        let (s, e) = self.last_trace;
-        if e > s && self.rng.chance(0.001) {
+        if let Some((s, e, own_403)) = self.last_trace
+            && self.rng.chance(0.001)
+        {
             out.extend_from_slice(sep);
             out.extend_from_within(s..e);
             self.tally.records += 1;
             self.tally.duplicates += 1;
             // A repeat of a 403 record is still counted by a code==403 query. Its own code
             // decides, not a `"code":403` inside a denial's response body.
-            if self.last_trace_403 {
+            if own_403 {
                 self.tally.code_403_records += 1;
             }
-            self.last_trace = (0, 0);
+            self.last_trace = None;
         }
     }
 

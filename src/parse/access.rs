@@ -287,20 +287,25 @@ fn parse_tokens<'a>(t: &[Token<'a>], format: AccessFormat) -> Option<Record<'a>>
     }
 }
 
-/// Reads `line` as `format`; `None` when the line does not have that format's shape.
-pub fn parse(line: &str, format: AccessFormat) -> Option<Record<'_>> {
+/// `read` of `line`'s fields, split into an array of this frame (see `tokenize_into`).
+fn with_fields<'a, R>(line: &'a str, read: impl FnOnce(&[Token<'a>]) -> R) -> R {
     let mut tokens = Tokens::new();
     tokenize_into(line, &mut tokens);
-    parse_tokens(tokens.as_slice(), format)
+    read(tokens.as_slice())
+}
+
+/// Reads `line` as `format`; `None` when the line does not have that format's shape.
+pub fn parse(line: &str, format: AccessFormat) -> Option<Record<'_>> {
+    with_fields(line, |t| parse_tokens(t, format))
 }
 
 /// Reads `line` as whichever access-log format fits it (the shapes do not overlap).
 pub fn parse_any(line: &str) -> Option<(AccessFormat, Record<'_>)> {
-    let mut tokens = Tokens::new();
-    tokenize_into(line, &mut tokens);
-    AccessFormat::ALL
-        .iter()
-        .find_map(|f| parse_tokens(tokens.as_slice(), *f).map(|r| (*f, r)))
+    with_fields(line, |t| {
+        AccessFormat::ALL
+            .iter()
+            .find_map(|f| parse_tokens(t, *f).map(|r| (*f, r)))
+    })
 }
 
 /// The format of `line`, if it is an access-log line.

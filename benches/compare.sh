@@ -28,6 +28,10 @@
 #   GZ=1               also time one large gzip JSON-lines file (GZ=0 to skip)
 #   BENCH_DATA=DIR     where inputs are kept between runs (default: $CARGO_TARGET_DIR/bench-data)
 #   NO_INSTALL=1       never install DuckDB/jq; skip them with a notice if missing
+#   PGO=1              time the profile-guided build (scripts/build-pgo.sh, about 4 minutes
+#                      to build), with one more row for the plain release build on all
+#                      cores; PGO=0 times the plain build only. Decode-only runs use the
+#                      generator of the same build, so both sides run the same decoders.
 #   CARGO_TARGET_DIR   build directory (default: target/)
 set -euo pipefail
 
@@ -65,12 +69,27 @@ NO_INSTALL=${NO_INSTALL:-0}
 
 note() { printf 'compare: %s\n' "$*" >&2; }
 
+PGO=${PGO:-1}
+
 # --- build --------------------------------------------------------------------------
 note "building permtrail and the generator (release) in $TARGET"
 cargo build --release --quiet --bin permtrail
 cargo build --release --quiet --example generate
 PERMTRAIL=$TARGET/release/permtrail
 GENERATE=$TARGET/release/examples/generate
+PLAIN=""
+BUILD="cargo build --release"
+if [[ $PGO == 1 ]]; then
+    note "building the profile-guided build (scripts/build-pgo.sh)"
+    if pgo_bin=$("$ROOT/scripts/build-pgo.sh" 2>"$TARGET/pgo-build.log" | tail -1) && [[ -x $pgo_bin ]]; then
+        PLAIN=$PERMTRAIL
+        PERMTRAIL=$pgo_bin
+        GENERATE=$(dirname "$pgo_bin")/examples/generate
+        BUILD="scripts/build-pgo.sh (profile-guided); one row of the plain cargo build --release"
+    else
+        note "the profile-guided build failed (see $TARGET/pgo-build.log): timing the plain build only"
+    fi
+fi
 
 # --- inputs -------------------------------------------------------------------------
 mkdir -p "$DATA"
@@ -246,6 +265,10 @@ add_permtrail() {
         "$PERMTRAIL" scan -q -j1 -o "$TMP/report-$group-j1" "$input"
     add "permtrail scan -q (-j$(nproc))" "$label" "$bytes" "$RUNS" \
         "$PERMTRAIL" scan -q -o "$TMP/report-$group" "$input"
+    if [[ -n $PLAIN ]]; then
+        add "plain release build, scan -q (-j$(nproc))" "$label" "$bytes" "$RUNS" \
+            "$PLAIN" scan -q -o "$TMP/report-$group-plain" "$input"
+    fi
 }
 
 # --- peers: install or skip ----------------------------------------------------------
@@ -418,6 +441,7 @@ if [[ $MANY_BYTES != 0 ]]; then jsonl_group "$MANY_JSONL" "jsonl $MANY_PROJECTS 
 # --- table --------------------------------------------------------------------------
 echo
 echo "machine: $MACHINE; $(date -u +%Y-%m-%d); permtrail $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+local changes)')"
+echo "build: $BUILD"
 echo "load average before the runs: $LOAD, after: $(cut -d' ' -f1 /proc/loadavg)"
 echo "MB/s = uncompressed input bytes / median seconds (1 MB = 10^6 bytes); ratio = tool MB/s / permtrail MB/s (all cores, same input)"
 echo "each input's commands ran in $RUNS interleaved rounds (jq and zcat: once); seconds: median (fastest-slowest); peak RSS: the highest of the runs"
@@ -507,5 +531,15 @@ if [[ $APIG_BYTES != 0 ]]; then
         printf "check apig: permtrail records %d denied %d; generator tally records %d denied %d -> %s\n",
             r, d, all, denied, (r == all && d == denied) ? "ok" : "MISMATCH"
     }' "$TMP/report-apig/projects.csv"
+fi
+if [[ -n $PLAIN ]]; then
+    # Profile-guided optimisation changes how the code is laid out, never what it does.
+    for plain in "$TMP"/report-*-plain; do
+        [[ -d $plain ]] || continue
+        group=${plain#"$TMP/report-"}
+        group=${group%-plain}
+        if diff -r "$TMP/report-$group" "$plain" >/dev/null; then verdict=ok; else verdict=MISMATCH; fi
+        CHECKS+=("profile-guided and plain builds on $group: reports $verdict")
+    done
 fi
 for c in "${CHECKS[@]}"; do echo "check $c"; done

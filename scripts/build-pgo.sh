@@ -23,6 +23,7 @@
 # Environment (all optional):
 #   CARGO_TARGET_DIR   build directory (default: target/); uses pgo-train/, pgo/, pgo-work/ in it
 #   TRAIN_BYTES=64M    size of the generated JSON-lines mix (the other inputs are 16-48 MiB)
+#   LLVM_PROFDATA      an llvm-profdata to use instead of llvm-tools' (same LLVM as rustc)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,13 +33,15 @@ TRAIN_BYTES=${TRAIN_BYTES:-64M}
 WORK=$TARGET/pgo-work
 
 host=$(rustc -vV | sed -n 's/^host: //p')
-profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
-if [[ ! -x $profdata ]]; then
+profdata=${LLVM_PROFDATA:-"$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"}
+if [[ ! -x $profdata && -z ${LLVM_PROFDATA:-} ]] && command -v rustup >/dev/null; then
     echo "installing the llvm-tools component (for llvm-profdata)" >&2
-    rustup component add llvm-tools >&2
+    rustup component add llvm-tools >&2 || true
 fi
 if [[ ! -x $profdata ]]; then
-    echo "error: $profdata not found after installing llvm-tools" >&2
+    echo "error: no llvm-profdata at $profdata. Install rustup's llvm-tools component" >&2
+    echo "(rustup component add llvm-tools), or set LLVM_PROFDATA to an llvm-profdata of" >&2
+    echo "the LLVM version rustc reports (rustc -vV)." >&2
     exit 1
 fi
 

@@ -24,6 +24,9 @@
 #   CARGO_TARGET_DIR   build directory (default: target/); uses pgo-train/, pgo/, pgo-work/ in it
 #   TRAIN_BYTES=64M    size of the generated JSON-lines mix (the other inputs are 16-48 MiB)
 #   LLVM_PROFDATA      an llvm-profdata to use instead of llvm-tools' (same LLVM as rustc)
+#   CARGO_PROFILE_RELEASE_LTO=fat, CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+#                      cargo's own settings, for both builds (Cargo.toml's release
+#                      profile, thin and 4, builds faster for everyday use)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +47,11 @@ if [[ ! -x $profdata ]]; then
     echo "the LLVM version rustc reports (rustc -vV)." >&2
     exit 1
 fi
+
+# The build to deploy may take longer than the everyday release build: one code unit
+# optimised across all crates gave 3% fewer instructions per record on top of the profile.
+export CARGO_PROFILE_RELEASE_LTO=${CARGO_PROFILE_RELEASE_LTO:-fat}
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}
 
 rm -rf "$WORK"
 mkdir -p "$WORK/profiles" "$WORK/throwaway" "$WORK/inputs"

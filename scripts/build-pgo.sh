@@ -2,7 +2,7 @@
 # Builds permtrail with profile-guided optimisation (PGO), the build to deploy for nightly
 # jobs: the same portable code as `cargo build --release` (no CPU-specific instructions),
 # laid out and inlined by the compiler after watching it scan. On the generated benchmark
-# inputs it takes 12-20% less CPU than the plain release build (benches/README.md).
+# inputs it runs 1.07-1.24 times as fast as the plain release build (benches/README.md).
 #
 #   scripts/build-pgo.sh                  # -> $CARGO_TARGET_DIR/pgo/<host>/release/permtrail
 #   scripts/build-pgo.sh ~/trails/sample  # ... trained on your own logs as well

@@ -53,6 +53,16 @@ fi
 export CARGO_PROFILE_RELEASE_LTO=${CARGO_PROFILE_RELEASE_LTO:-fat}
 export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}
 
+# The caller's RUSTFLAGS (split at spaces, as cargo splits them) and one flag more, in
+# cargo's encoded form, so that a build directory whose path holds a space stays one flag.
+flags_with() {
+    local -a flags
+    read -r -a flags <<<"${RUSTFLAGS:-}"
+    flags+=("$1")
+    local IFS=$'\x1f'
+    printf '%s' "${flags[*]}"
+}
+
 rm -rf "$WORK"
 mkdir -p "$WORK/profiles" "$WORK/throwaway" "$WORK/inputs"
 
@@ -60,8 +70,8 @@ mkdir -p "$WORK/profiles" "$WORK/throwaway" "$WORK/inputs"
 #    other dependencies are trained too; with `--target` named, they do not reach build
 #    scripts and proc macros, which would write profiles of the build itself.
 echo "pgo: instrumented build" >&2
-RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-generate=$WORK/profiles" CARGO_TARGET_DIR=$TARGET/pgo-train \
-    cargo build --release --locked --quiet --target "$host" --bin permtrail --example generate
+CARGO_ENCODED_RUSTFLAGS=$(flags_with "-Cprofile-generate=$WORK/profiles") \
+    CARGO_TARGET_DIR=$TARGET/pgo-train cargo build --release --locked --quiet --target "$host" --bin permtrail --example generate
 TRAIN=$TARGET/pgo-train/$host/release
 
 # 2. Training inputs. The generator's own profile would only describe writing JSON: it
@@ -98,7 +108,7 @@ done
 # 4. Merge, and the optimised build.
 "$profdata" merge -o "$WORK/permtrail.profdata" "$WORK/profiles"
 echo "pgo: optimised build" >&2
-RUSTFLAGS="${RUSTFLAGS:-} -Cprofile-use=$WORK/permtrail.profdata" CARGO_TARGET_DIR=$TARGET/pgo \
-    cargo build --release --locked --quiet --target "$host" --bin permtrail --example generate
+CARGO_ENCODED_RUSTFLAGS=$(flags_with "-Cprofile-use=$WORK/permtrail.profdata") \
+    CARGO_TARGET_DIR=$TARGET/pgo cargo build --release --locked --quiet --target "$host" --bin permtrail --example generate
 rm -rf "$WORK/inputs" "$WORK/report" "$WORK/throwaway"
 echo "$TARGET/pgo/$host/release/permtrail"

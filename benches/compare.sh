@@ -85,7 +85,7 @@ if [[ $PGO == 1 ]]; then
         PLAIN=$PERMTRAIL
         PERMTRAIL=$pgo_bin
         GENERATE=$(dirname "$pgo_bin")/examples/generate
-        BUILD="scripts/build-pgo.sh (profile-guided); one row of the plain cargo build --release"
+        BUILD="scripts/build-pgo.sh ($("$PERMTRAIL" --version)); one row of the plain cargo build --release"
     else
         note "the profile-guided build failed (see $TARGET/pgo-build.log): timing the plain build only"
     fi

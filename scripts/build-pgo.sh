@@ -108,7 +108,8 @@ done
 # 4. Merge, and the optimised build.
 "$profdata" merge -o "$WORK/permtrail.profdata" "$WORK/profiles"
 echo "pgo: optimised build" >&2
-CARGO_ENCODED_RUSTFLAGS=$(flags_with "-Cprofile-use=$WORK/permtrail.profdata") \
+# `permtrail --version` says "profile-guided build" (src/cli.rs).
+PERMTRAIL_PGO_BUILD=1 CARGO_ENCODED_RUSTFLAGS=$(flags_with "-Cprofile-use=$WORK/permtrail.profdata") \
     CARGO_TARGET_DIR=$TARGET/pgo cargo build --release --locked --quiet --target "$host" --bin permtrail --example generate
 rm -rf "$WORK/inputs" "$WORK/report" "$WORK/throwaway"
 echo "$TARGET/pgo/$host/release/permtrail"

@@ -10,11 +10,19 @@ use std::path::PathBuf;
 /// ECS IAM action, finds the calls that were denied, tells whether a missing dependency
 /// permission caused it, and writes CSV reports per project.
 #[derive(Debug, Parser)]
-#[command(name = "permtrail", version, propagate_version = true)]
+#[command(name = "permtrail", version = VERSION, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// What `--version` prints after the name: the package version, marked when this is the
+/// profile-guided build of `scripts/build-pgo.sh` (which sets `PERMTRAIL_PGO_BUILD` while
+/// compiling it), so that a job's log tells which build ran.
+pub const VERSION: &str = match option_env!("PERMTRAIL_PGO_BUILD") {
+    Some(_) => concat!(env!("CARGO_PKG_VERSION"), " (profile-guided build)"),
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -238,6 +246,16 @@ fn byte_size(text: &str) -> Result<usize, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_version_printed_is_the_packages_with_the_build_marked() {
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")), "{VERSION}");
+        assert_eq!(
+            Cli::command().render_version().trim_end(),
+            format!("permtrail {VERSION}")
+        );
+        // `.ci/run` checks the mark on the binary `scripts/build-pgo.sh` makes.
+    }
 
     #[test]
     fn command_is_well_formed() {

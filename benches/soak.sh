@@ -6,6 +6,7 @@
 # PROJECTS (default 100) and USERS (default 500) set the distinct keys; SOAK_DATA the folder.
 # Then a bad day: BAD_DAY_BYTES (default 1G; 0 skips) of JSON lines where every record is a
 # denied ECS call, scanned on its own, with its peak RSS and counts checked the same way.
+# PERMTRAIL=path soaks that binary instead of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOAK_BYTES="${SOAK_BYTES:-8G}"
@@ -14,7 +15,8 @@ DATA="${SOAK_DATA:-$TARGET/soak-data}"
 mkdir -p "$DATA"
 cargo build --release -q
 cargo build --release -q --example generate
-BIN="$TARGET/release/permtrail"
+# PERMTRAIL: another permtrail binary to soak (the build of scripts/build-pgo.sh, say).
+BIN="${PERMTRAIL:-$TARGET/release/permtrail}"
 GEN="$TARGET/release/examples/generate"
 to_bytes() { numfmt --from=iec "$1"; }
 obs_bytes=$(( $(to_bytes "$SOAK_BYTES") / 10 ))

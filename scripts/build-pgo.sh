@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds permtrail with profile-guided optimisation (PGO), the build to deploy for nightly
 # jobs: the same portable code as `cargo build --release` (no CPU-specific instructions),
-# laid out and inlined by the compiler after watching it scan. On the generated benchmark
-# inputs it runs 1.07-1.24 times as fast as the plain release build (benches/README.md).
+# laid out and inlined by the compiler after watching it scan. How much faster it runs
+# than the plain release build: README.md, "Performance".
 #
 #   scripts/build-pgo.sh                  # -> $CARGO_TARGET_DIR/pgo/<host>/release/permtrail
 #   scripts/build-pgo.sh ~/trails/sample  # ... trained on your own logs as well

@@ -6,7 +6,7 @@
 use permtrail::parse::array::{self, Walked};
 use permtrail::parse::lines;
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, time};
-use permtrail::read::frame::{FrameOptions, Framed, Framing, frame_bytes};
+use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, frame_bytes};
 use permtrail::read::{Buffer, Chunk};
 use proptest::prelude::*;
 
@@ -17,6 +17,25 @@ fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
         line_ends: true,
     };
     frame_bytes(data, options, forced)
+}
+
+/// Bytes framing reads at once to sniff a stream: a shorter input is framed whole,
+/// whatever the chunk size.
+const SNIFF: usize = 64 * 1024;
+
+/// `data` after `filler`, which is longer than `SNIFF`: `data` then arrives in chunks.
+fn past_sniff(filler: &str, data: &[u8]) -> Vec<u8> {
+    assert!(filler.len() > SNIFF);
+    [filler.as_bytes(), data].concat()
+}
+
+/// `framed` with its events by line: errors.csv lists them so, and a framer that reads
+/// more at once may find a later record's problem before an earlier one's.
+fn in_line_order(mut framed: Framed) -> Framed {
+    framed.events.sort_by_key(|e| match e {
+        Event::Skipped { line, reason } => (*line, *reason),
+    });
+    framed
 }
 
 /// JSON-ish text: braces, brackets, quotes, escapes, commas and newlines in any order.
@@ -286,11 +305,18 @@ proptest! {
     #[test]
     fn array_framing_ignores_chunk_size(data in jsonish(), chunk in 1usize..40) {
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Array)), run(&data, chunk, Some(Framing::Array)));
+        let data = past_sniff(&format!("[{}", "1,".repeat(SNIFF / 2)), &data);
+        prop_assert_eq!(
+            in_line_order(run(&data, 1 << 20, Some(Framing::Array))),
+            in_line_order(run(&data, chunk + 16, Some(Framing::Array)))
+        );
     }
 
     #[test]
     fn line_framing_ignores_chunk_size(data in jsonish(), chunk in 1usize..40) {
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk, Some(Framing::Lines)));
+        let data = past_sniff(&"a\n".repeat(SNIFF / 2 + 1), &data);
+        prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk + 16, Some(Framing::Lines)));
     }
 
     #[test]

@@ -425,8 +425,8 @@ struct ArrayScan {
     element: Option<(usize, u64)>,
     /// The element being scanned is too long and is being dropped.
     discarding: bool,
-    /// Bytes after the last array that are not white space.
-    trailing: bool,
+    /// The line where bytes that are not white space first follow the last array.
+    trailing: Option<u64>,
     /// Longest element kept; longer complete elements are skipped (their lines recorded).
     max: usize,
     too_long: Vec<u64>,
@@ -488,7 +488,9 @@ impl ArrayScan {
             match (self.depth, self.element.is_some(), b) {
                 (0, _, b'[') => self.depth = 1,
                 (0, _, b) if b.is_ascii_whitespace() || b == b',' => {}
-                (0, _, _) => self.trailing = true,
+                (0, _, _) => {
+                    self.trailing.get_or_insert(self.line);
+                }
                 (1, false, b) if b.is_ascii_whitespace() || b == b',' => {}
                 (1, false, b']') => self.depth = 0,
                 (1, false, b) => {
@@ -634,10 +636,14 @@ fn arrays(
                 reason: "record_too_long",
             });
         }
-        if scan.trailing && !reported_trailing {
+        if let Some(line) = scan.trailing
+            && !reported_trailing
+        {
             reported_trailing = true;
+            // Where the trailing bytes start, not where the scan stopped: that depends on
+            // how much of the stream the buffer held.
             events(Event::Skipped {
-                line: scan.line,
+                line,
                 reason: "trailing_data",
             });
         }
@@ -774,6 +780,24 @@ mod tests {
     }
 
     #[test]
+    fn trailing_data_is_reported_where_it_starts() {
+        let input = b"[1]\n] x\n\n\n";
+        for chunk in [1, 3, 1 << 20] {
+            let (records, events, result) = run(input, chunk);
+            assert_eq!(records, [(1, "1".to_string())]);
+            assert_eq!(
+                events,
+                [Event::Skipped {
+                    line: 2,
+                    reason: "trailing_data"
+                }],
+                "chunk size {chunk}"
+            );
+            assert!(result.is_ok());
+        }
+    }
+
+    #[test]
     fn sniffing() {
         assert_eq!(sniff(b"  [{}]"), Framing::Array);
         assert_eq!(sniff(b"\xEF\xBB\xBF[1]"), Framing::Array);
@@ -901,7 +925,7 @@ mod tests {
             scan.scan(&input[..cut.min(input.len())], &mut spans);
         }
         let state = format!(
-            "pos {} line {} depth {} string {} escaped {} element {:?} trailing {}",
+            "pos {} line {} depth {} string {} escaped {} element {:?} trailing {:?}",
             scan.pos,
             scan.line,
             scan.depth,

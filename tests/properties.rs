@@ -11,10 +11,16 @@ use permtrail::read::{Buffer, Chunk};
 use proptest::prelude::*;
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>) -> Framed {
+    run_with(data, chunk_size, forced, true)
+}
+
+/// `run`, the reader keeping where lines end (`line_ends`) or only counting them (for a
+/// worker that finds the ends itself): the next chunk's first line comes from either.
+fn run_with(data: &[u8], chunk_size: usize, forced: Option<Framing>, line_ends: bool) -> Framed {
     let options = FrameOptions {
         chunk_size,
         max_record_bytes: 256,
-        line_ends: true,
+        line_ends,
     };
     frame_bytes(data, options, forced)
 }
@@ -317,6 +323,25 @@ proptest! {
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk, Some(Framing::Lines)));
         let data = past_sniff(&"a\n".repeat(SNIFF / 2 + 1), &data);
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk + 16, Some(Framing::Lines)));
+    }
+
+    #[test]
+    fn line_numbers_agree_whether_line_ends_are_kept_or_counted(
+        lengths in proptest::collection::vec(0usize..600, 0..12),
+        end in any::<bool>(),
+        chunk in 16usize..700,
+    ) {
+        // Lines on both sides of the 256-byte limit, so some are skipped as too long, after
+        // more than the 64 KiB framing reads at once to sniff: the rest arrives in chunks.
+        let mut lines = lengths.iter().map(|&n| "x".repeat(n)).collect::<Vec<_>>().join("\n");
+        if end {
+            lines.push('\n');
+        }
+        let data = past_sniff(&"short line\n".repeat(SNIFF / 10), lines.as_bytes());
+        let found = run_with(&data, chunk, Some(Framing::Lines), true);
+        prop_assert_eq!(&found, &run_with(&data, chunk, Some(Framing::Lines), false));
+        let skipped = lengths.iter().filter(|&&n| n > 256).count();
+        prop_assert_eq!(found.events.len(), skipped);
     }
 
     #[test]

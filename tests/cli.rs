@@ -144,15 +144,17 @@ fn samples_cover_every_cause_and_dedupe() {
 
 #[test]
 fn thread_count_and_chunk_size_do_not_change_reports() {
+    let input = tempfile::tempdir().expect("temp dir");
+    copy_samples_enlarged(input.path());
     let one = tempfile::tempdir().expect("temp dir");
     let many = tempfile::tempdir().expect("temp dir");
     let a = scan(
-        &root(),
+        input.path(),
         one.path(),
         &["-j1", "--chunk-size", "1073741824", "samples"],
     );
     let b = scan(
-        &root(),
+        input.path(),
         many.path(),
         &["-j8", "--chunk-size", "64", "samples"],
     );
@@ -406,6 +408,37 @@ fn copy_samples(dir: &Path, compress: bool) {
             bytes
         };
         fs::write(&target, if compress { gzip(&plain) } else { plain }).expect("written");
+    }
+}
+
+/// Bytes framing reads at once to sniff a stream: a smaller file is one chunk whatever
+/// `--chunk-size` says.
+const SNIFF: usize = 64 * 1024;
+
+/// Copies `samples/` into `dir/samples` with each file's content repeated to well past
+/// `SNIFF` (arrays follow one another, lines run on; gzip stays gzip), so that scans with
+/// small chunks really cut every file into many.
+fn copy_samples_enlarged(dir: &Path) {
+    for entry in walk(&root().join("samples")) {
+        let target = dir.join(entry.strip_prefix(root()).expect("under root"));
+        fs::create_dir_all(target.parent().expect("has parent")).expect("mkdir");
+        let bytes = fs::read(&entry).expect("readable");
+        let compressed = bytes.starts_with(&[0x1f, 0x8b]);
+        let mut plain = if compressed { gunzip(&bytes) } else { bytes };
+        if !plain.ends_with(b"\n") {
+            plain.push(b'\n');
+        }
+        let copies = (3 * SNIFF).div_ceil(plain.len());
+        let enlarged = plain.repeat(copies);
+        fs::write(
+            &target,
+            if compressed {
+                gzip(&enlarged)
+            } else {
+                enlarged
+            },
+        )
+        .expect("written");
     }
 }
 
@@ -692,16 +725,22 @@ fn regression_same_trace_id_with_different_content_is_not_a_duplicate() {
     assert!(projects.contains("\np2,1,1,0,1,0,0,0,"), "{projects}");
 }
 
-/// Scans the samples with the default settings and with `args`, asserting that the reports
-/// are the same; returns the second report folder.
+/// Scans the samples, enlarged so that small chunks cut them, with the default settings and
+/// with `args`, asserting that the reports are the same; returns the second report folder.
 fn same_reports_as_default(args: &[&str]) -> tempfile::TempDir {
-    let (default, other) = (
+    let (input, default, other) = (
+        tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
         tempfile::tempdir().expect("tmp"),
     );
-    assert!(scan(&root(), default.path(), &["samples"]).status.success());
+    copy_samples_enlarged(input.path());
+    assert!(
+        scan(input.path(), default.path(), &["samples"])
+            .status
+            .success()
+    );
     let args: Vec<&str> = args.iter().copied().chain(["samples"]).collect();
-    let output = scan(&root(), other.path(), &args);
+    let output = scan(input.path(), other.path(), &args);
     assert!(
         output.status.success(),
         "{}",

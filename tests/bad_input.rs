@@ -872,3 +872,120 @@ fn summary_counts_unreadable_records() {
         run.stderr
     );
 }
+
+/// Records that push what follows past the 64 KiB framing reads at once to sniff a file,
+/// so that small chunks cut the bad parts anywhere.
+const PAD: u32 = 250;
+
+/// The cases above that framing meets (broken and over-long records, blank lines, CR LF,
+/// bad UTF-8, deep nesting, a missing last newline, data after an array, an array never
+/// closed, gzip members with garbage after them), each after `PAD` good records.
+fn corpus_past_the_sniff(dir: &Path) {
+    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    let mut long = record(9000);
+    long.insert_str(1, &format!(r#""pad":"{}","#, "x".repeat(6000)));
+    write(
+        dir,
+        "lines.jsonl",
+        format!(
+            "{}{{broken json\n\n   \n{long}\r\n42\n{}\u{1}\n{{\"a\":{deep}}}\n{}",
+            lines(1, PAD),
+            lines(1000, 3).replace('\n', "\r\n"),
+            lines(2000, PAD)
+        ),
+    );
+    let mut bad_utf8 = lines(3000, PAD).into_bytes();
+    bad_utf8.extend_from_slice(b"\xff\xfe not text\n");
+    // A user name cut inside a two-byte character.
+    let mut cut_char = record(3900).into_bytes();
+    let at = cut_char
+        .windows(3)
+        .position(|w| w == b"\"u\"")
+        .expect("user")
+        + 2;
+    cut_char.insert(at, 0xc3);
+    bad_utf8.extend_from_slice(&cut_char);
+    bad_utf8.extend_from_slice(b"\n");
+    bad_utf8.extend_from_slice(lines(4000, 3).as_bytes());
+    // The last line has no newline.
+    bad_utf8.extend_from_slice(record(4100).as_bytes());
+    write(dir, "utf8.jsonl", bad_utf8);
+    let items: Vec<String> = (5000..5000 + PAD).map(record).collect();
+    write(
+        dir,
+        "arrays.json",
+        format!(
+            "[\n{},\n{long},\n{}\n]\n]] trailing {{\n[{}, {}]\n",
+            items.join(",\n"),
+            record(5900),
+            record(5901),
+            record(5902)
+        ),
+    );
+    write(
+        dir,
+        "pretty.json",
+        format!(
+            "[\n  {}\n]\n",
+            items.join(",\n  ").replace(",\"", ",\n    \"")
+        ),
+    );
+    write(
+        dir,
+        "cut.json",
+        format!("[\n{},\n{}", items.join(",\n"), &record(6000)[..100]),
+    );
+    let mut members = gzip(lines(7000, PAD).as_bytes());
+    members.extend(gzip(
+        format!("{long}\nnot json\n{}", lines(7500, 5)).as_bytes(),
+    ));
+    members.extend_from_slice(b"garbage after the members");
+    write(dir, "members.jsonl.gz", members);
+    write(
+        dir,
+        "array.json.gz",
+        gzip(format!("[{}]\n[{}]", items.join(","), record(8000)).as_bytes()),
+    );
+}
+
+#[test]
+fn bad_input_gives_the_same_reports_at_every_chunk_size_and_thread_count() {
+    let dir = tmp();
+    // Apart from the reports and the captured stderr, which the scans write beside it.
+    corpus_past_the_sniff(&dir.path().join("in"));
+    let reports = |run: &Run| -> Vec<String> {
+        permtrail::write::REPORTS
+            .iter()
+            .map(|name| run.report(name))
+            .collect()
+    };
+    let args = |jobs: &'static str, chunk: &'static str| {
+        [
+            "-j",
+            jobs,
+            "--chunk-size",
+            chunk,
+            "--max-record-bytes",
+            "5000",
+            "in",
+        ]
+    };
+    let whole = scan(dir.path(), &args("1", "1G"), None);
+    whole.assert_code(2);
+    let errors = whole.report("errors.csv");
+    for reason in [
+        "invalid_json",
+        "record_too_long",
+        "trailing_data",
+        "truncated",
+    ] {
+        assert!(errors.contains(reason), "{reason} missing:\n{errors}");
+    }
+    let expected = reports(&whole);
+    for (jobs, chunk) in [("8", "97"), ("2", "1000"), ("3", "65543")] {
+        // Into the same folder: the reports before were read already.
+        let cut = scan(dir.path(), &args(jobs, chunk), None);
+        assert_eq!(cut.code, whole.code, "-j{jobs} chunks of {chunk}");
+        assert_eq!(reports(&cut), expected, "-j{jobs} chunks of {chunk}");
+    }
+}

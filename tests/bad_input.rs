@@ -873,14 +873,15 @@ fn summary_counts_unreadable_records() {
     );
 }
 
-/// Records that push what follows past the 64 KiB framing reads at once to sniff a file,
+/// Records that push what follows past the bytes framing reads at once to sniff a file,
 /// so that small chunks cut the bad parts anywhere.
-const PAD: u32 = 250;
+const PAD: u32 = 400;
 
 /// The cases above that framing meets (broken and over-long records, blank lines, CR LF,
 /// bad UTF-8, deep nesting, a missing last newline, data after an array, an array never
 /// closed, gzip members with garbage after them), each after `PAD` good records.
 fn corpus_past_the_sniff(dir: &Path) {
+    assert!(lines(1, PAD).len() > permtrail::read::frame::SNIFF_BYTES);
     let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
     let mut long = record(9000);
     long.insert_str(1, &format!(r#""pad":"{}","#, "x".repeat(6000)));

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use permtrail::read::frame::SNIFF_BYTES;
 use permtrail::write::REPORTS;
 
 fn root() -> PathBuf {
@@ -411,13 +412,9 @@ fn copy_samples(dir: &Path, compress: bool) {
     }
 }
 
-/// Bytes framing reads at once to sniff a stream: a smaller file is one chunk whatever
-/// `--chunk-size` says.
-const SNIFF: usize = 64 * 1024;
-
 /// Copies `samples/` into `dir/samples` with each file's content repeated to well past
-/// `SNIFF` (arrays follow one another, lines run on; gzip stays gzip), so that scans with
-/// small chunks really cut every file into many.
+/// framing's first read (arrays follow one another, lines run on; gzip stays gzip), so
+/// that scans with small chunks really cut every file into many.
 fn copy_samples_enlarged(dir: &Path) {
     for entry in walk(&root().join("samples")) {
         let target = dir.join(entry.strip_prefix(root()).expect("under root"));
@@ -428,7 +425,7 @@ fn copy_samples_enlarged(dir: &Path) {
         if !plain.ends_with(b"\n") {
             plain.push(b'\n');
         }
-        let copies = (3 * SNIFF).div_ceil(plain.len());
+        let copies = (3 * SNIFF_BYTES).div_ceil(plain.len());
         let enlarged = plain.repeat(copies);
         fs::write(
             &target,

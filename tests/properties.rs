@@ -6,7 +6,7 @@
 use permtrail::parse::array::{self, Walked};
 use permtrail::parse::lines;
 use permtrail::parse::{FieldMap, Skimmed, parse_json, skim_json, time};
-use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, frame_bytes};
+use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, SNIFF_BYTES, frame_bytes};
 use permtrail::read::{Buffer, Chunk};
 use proptest::prelude::*;
 
@@ -25,13 +25,10 @@ fn run_with(data: &[u8], chunk_size: usize, forced: Option<Framing>, line_ends: 
     frame_bytes(data, options, forced)
 }
 
-/// Bytes framing reads at once to sniff a stream: a shorter input is framed whole,
-/// whatever the chunk size.
-const SNIFF: usize = 64 * 1024;
-
-/// `data` after `filler`, which is longer than `SNIFF`: `data` then arrives in chunks.
+/// `data` after `filler`, which is longer than framing's first read: `data` then arrives
+/// in chunks.
 fn past_sniff(filler: &str, data: &[u8]) -> Vec<u8> {
-    assert!(filler.len() > SNIFF);
+    assert!(filler.len() > SNIFF_BYTES);
     [filler.as_bytes(), data].concat()
 }
 
@@ -311,7 +308,7 @@ proptest! {
     #[test]
     fn array_framing_ignores_chunk_size(data in jsonish(), chunk in 1usize..40) {
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Array)), run(&data, chunk, Some(Framing::Array)));
-        let data = past_sniff(&format!("[{}", "1,".repeat(SNIFF / 2)), &data);
+        let data = past_sniff(&format!("[{}", "1,".repeat(SNIFF_BYTES / 2)), &data);
         prop_assert_eq!(
             in_line_order(run(&data, 1 << 20, Some(Framing::Array))),
             in_line_order(run(&data, chunk + 16, Some(Framing::Array)))
@@ -321,7 +318,7 @@ proptest! {
     #[test]
     fn line_framing_ignores_chunk_size(data in jsonish(), chunk in 1usize..40) {
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk, Some(Framing::Lines)));
-        let data = past_sniff(&"a\n".repeat(SNIFF / 2 + 1), &data);
+        let data = past_sniff(&"a\n".repeat(SNIFF_BYTES / 2 + 1), &data);
         prop_assert_eq!(run(&data, 1 << 20, Some(Framing::Lines)), run(&data, chunk + 16, Some(Framing::Lines)));
     }
 
@@ -337,7 +334,7 @@ proptest! {
         if end {
             lines.push('\n');
         }
-        let data = past_sniff(&"short line\n".repeat(SNIFF / 10), lines.as_bytes());
+        let data = past_sniff(&"short line\n".repeat(SNIFF_BYTES / 10), lines.as_bytes());
         let found = run_with(&data, chunk, Some(Framing::Lines), true);
         prop_assert_eq!(&found, &run_with(&data, chunk, Some(Framing::Lines), false));
         let skipped = lengths.iter().filter(|&&n| n > 256).count();

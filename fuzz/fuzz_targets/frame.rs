@@ -8,10 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use permtrail::parse::array::{self, Walked};
 use permtrail::parse::{FieldMap, lines, skim_json};
-use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, frame_bytes};
-
-/// Bytes framing reads at once to sniff a stream.
-const SNIFF: usize = 64 * 1024;
+use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, SNIFF_BYTES, frame_bytes};
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>, line_ends: bool) -> Framed {
     let options = FrameOptions { chunk_size, max_record_bytes: 4096, line_ends };
@@ -45,7 +42,7 @@ fuzz_target!(|input: &[u8]| {
         // (framing 64 KiB more under the fuzzer's instrumentation costs 20 times a plain
         // run, so every input would leave a short fuzzing run few to try).
         if data.len() % 32 == 0 {
-            let padded = [&[b'\n'; SNIFF + 1][..], data].concat();
+            let padded = [&[b'\n'; SNIFF_BYTES + 1][..], data].concat();
             assert_eq!(
                 in_line_order(run(&padded, 1 << 20, forced, true)),
                 in_line_order(run(&padded, chunk, forced, selector >= 128))

@@ -161,6 +161,11 @@ pub fn frame_bytes(data: &[u8], options: FrameOptions, forced: Option<Framing>) 
     out
 }
 
+/// Bytes framing reads at once to pick the framing, before any chunk: a shorter stream is
+/// framed as one chunk whatever `FrameOptions::chunk_size` says, so tests of chunking
+/// need longer inputs.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
 /// A UTF-8 byte-order mark, which framing drops before the first record.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -231,7 +236,8 @@ fn frame_stream(
     let mut stats = FrameStats::default();
     // Sniff on a fixed-size head, whatever the chunk size, so a BOM or the first line is
     // seen whole even with tiny chunks.
-    buf.fill(reader, 64 * 1024).map_err(|e| read_error(1, e))?;
+    buf.fill(reader, SNIFF_BYTES)
+        .map_err(|e| read_error(1, e))?;
     let framing = forced.unwrap_or_else(|| sniff(&buf));
     if buf.starts_with(BOM) {
         buf.consume(BOM.len());

@@ -38,11 +38,16 @@ fuzz_target!(|input: &[u8]| {
     if forced != Some(Framing::Document) {
         assert_eq!(whole, split);
         // Framing reads 64 KiB at once to sniff, so a short input is one chunk whatever
-        // the chunk size. For one input in 32, blank lines first push it past that read
-        // (framing 64 KiB more under the fuzzer's instrumentation costs 20 times a plain
-        // run, so every input would leave a short fuzzing run few to try).
-        if data.len() % 32 == 0 {
-            let padded = [&[b'\n'; SNIFF_BYTES + 1][..], data].concat();
+        // the chunk size. For one input in 4, an over-long record first (one element of
+        // an array, or one line) pushes it past that read; it is skipped quickly, where
+        // 64 KiB of small records would cost many times a plain run under the fuzzer.
+        if data.len() % 4 == 0 {
+            let long = "x".repeat(SNIFF_BYTES);
+            let filler = match forced {
+                Some(Framing::Array) => format!("[\"{long}\","),
+                _ => format!("{long}\n"),
+            };
+            let padded = [filler.as_bytes(), data].concat();
             assert_eq!(
                 in_line_order(run(&padded, 1 << 20, forced, true)),
                 in_line_order(run(&padded, chunk, forced, selector >= 128))

@@ -140,8 +140,15 @@ impl Runs {
         }
     }
 
-    /// Sorts `rows` in report order and writes them as one run.
-    pub fn spill(&self, mut rows: Vec<DeniedCall>) -> Result<()> {
+    /// Sorts `rows` in report order and writes them as one run. Empties `rows` (also on
+    /// an error) and keeps its capacity, for the caller to fill again without growing it.
+    pub fn spill(&self, rows: &mut Vec<DeniedCall>) -> Result<()> {
+        let result = self.write_run(rows);
+        rows.clear();
+        result
+    }
+
+    fn write_run(&self, rows: &mut [DeniedCall]) -> Result<()> {
         let order = &self.order;
         // The order is total (rows it calls equal are equal), so an unstable sort gives the
         // same runs without a stable sort's buffer of half the rows.
@@ -151,7 +158,7 @@ impl Runs {
         let mut paths = self.paths.lock().expect("no panics while holding the lock");
         let path = self.dir.join(format!("run-{:06}", paths.len()));
         let mut w = create(&path)?;
-        for row in &rows {
+        for row in rows.iter() {
             write_row(&mut w, row)?;
         }
         w.flush()
@@ -531,10 +538,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let inputs: Names = ["b.json", "a.json"].into_iter().collect();
         let runs = Runs::new(dir.path(), Order::new(&inputs));
-        runs.spill(vec![row(Some(5), 0, 9, Some(7)), row(None, 0, 1, None)])
-            .expect("spills");
-        runs.spill(vec![row(Some(5), 1, 10, None), row(Some(1), 0, 2, Some(8))])
-            .expect("spills");
+        let mut rows = vec![row(Some(5), 0, 9, Some(7)), row(None, 0, 1, None)];
+        let capacity = rows.capacity();
+        runs.spill(&mut rows).expect("spills");
+        // Emptied for the next rows, its memory kept.
+        assert!(rows.is_empty() && rows.capacity() == capacity);
+        runs.spill(&mut vec![
+            row(Some(5), 1, 10, None),
+            row(Some(1), 0, 2, Some(8)),
+        ])
+        .expect("spills");
         let memory = vec![row(Some(5), 1, 3, Some(7)), row(Some(5), 1, 9, None)];
         // Trace 7 keeps its copy in a.json (name order), line 9 comes before line 10.
         assert_eq!(
@@ -577,7 +590,7 @@ mod tests {
             }
             let memory = rows.split_off(split);
             for pair in rows.chunks(2) {
-                runs.spill(pair.to_vec()).expect("spills");
+                runs.spill(&mut pair.to_vec()).expect("spills");
             }
             let mut out = Vec::new();
             runs.merge(memory, &mut |r| {
@@ -654,7 +667,7 @@ mod tests {
         let n = 3 * runs.fan_in + 5;
         for i in 0..n as u64 {
             // Each trace appears twice, in runs far apart, so passes must not lose the order.
-            runs.spill(vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))])
+            runs.spill(&mut vec![row(Some((i % 50) as i64), 0, i, Some(i % 97))])
                 .expect("spills");
         }
         let got = merged(&runs, Vec::new());

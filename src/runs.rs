@@ -148,6 +148,7 @@ impl Runs {
         result
     }
 
+    /// Sorts `rows` and writes them to the next run file.
     fn write_run(&self, rows: &mut [DeniedCall]) -> Result<()> {
         let order = &self.order;
         // The order is total (rows it calls equal are equal), so an unstable sort gives the

@@ -432,6 +432,28 @@ fn concatenated_json_arrays_in_one_file() {
 }
 
 #[test]
+fn data_after_an_array_is_one_row_and_a_later_array_still_counts() {
+    let dir = tmp();
+    write(
+        dir.path(),
+        "junk.json",
+        format!(
+            "[{}]\n junk {{ here\n more junk\n[{}, {}]\n",
+            record(1),
+            record(2),
+            record(3)
+        ),
+    );
+    let run = scan(dir.path(), &["junk.json"], None);
+    run.assert_code(0);
+    assert_eq!(
+        run.errors_of("junk.json"),
+        [(2, "trailing_data".to_string())]
+    );
+    run.assert_counted(3);
+}
+
+#[test]
 fn array_without_closing_bracket_exits_2_and_keeps_whole_records() {
     let dir = tmp();
     // Cut inside the third record, as a writer that died mid-file leaves it.

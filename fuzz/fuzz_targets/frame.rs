@@ -11,7 +11,11 @@ use permtrail::parse::{FieldMap, lines, skim_json};
 use permtrail::read::frame::{Event, FrameOptions, Framed, Framing, SNIFF_BYTES, frame_bytes};
 
 fn run(data: &[u8], chunk_size: usize, forced: Option<Framing>, line_ends: bool) -> Framed {
-    let options = FrameOptions { chunk_size, max_record_bytes: 4096, line_ends };
+    let options = FrameOptions {
+        chunk_size,
+        max_record_bytes: 4096,
+        line_ends,
+    };
     frame_bytes(data, options, forced)
 }
 
@@ -25,7 +29,9 @@ fn in_line_order(mut framed: Framed) -> Framed {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     let forced = match selector % 4 {
         0 => None,
         1 => Some(Framing::Lines),

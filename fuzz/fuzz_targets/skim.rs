@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
         let parsed = parse_json(data, &fields, &mut |_, r| records.push(r));
         assert_eq!(parsed, Ok(1));
         match skimmed {
-            Skimmed::Record(record) => assert_eq!(format!("{record:?}"), format!("{:?}", records[0])),
+            Skimmed::Record(record) => {
+                assert_eq!(format!("{record:?}"), format!("{:?}", records[0]))
+            }
             Skimmed::Skipped => assert!(records[0].service.as_deref().is_some_and(skip)),
         }
     }

@@ -375,20 +375,15 @@ fn settle(shared: &Shared, mut slot: std::sync::MutexGuard<'_, Tally>) {
             .merge(part);
     }
     if slot.denied_calls.len() >= shared.config.rows_in_memory {
-        let mut rows = std::mem::take(&mut slot.denied_calls);
-        drop(slot);
-        if let Err(e) = shared.runs.spill(&mut rows) {
+        // Spilled in place, so the rows keep their capacity: grown anew after every spill,
+        // they were a fresh mapping to fault in each time (60% of a bad day's page faults).
+        // The slot is this worker's own; holding it while writing blocks no one.
+        if let Err(e) = shared.runs.spill(&mut slot.denied_calls) {
             let mut first = shared
                 .spill_error
                 .lock()
                 .expect("no panics while holding the lock");
             first.get_or_insert(e);
-        }
-        // The emptied rows go back with their capacity: grown anew after every spill,
-        // they were a fresh mapping to fault in each time (60% of a bad day's page faults).
-        let mut slot = shared.tally();
-        if slot.denied_calls.is_empty() {
-            slot.denied_calls = rows;
         }
     }
 }

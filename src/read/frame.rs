@@ -143,6 +143,18 @@ pub struct Framed {
     pub error: Option<FrameError>,
 }
 
+impl Framed {
+    /// The same, skipped records sorted by line (then reason), as errors.csv lists them:
+    /// a framer that holds more of the stream at once may find a later record's problem
+    /// before an earlier one's, so only this order is the same at every chunk size.
+    pub fn in_line_order(mut self) -> Framed {
+        self.events.sort_by_key(|e| match e {
+            Event::Skipped { line, reason } => (*line, *reason),
+        });
+        self
+    }
+}
+
 /// Frames a whole in-memory input and collects the result: for tests and fuzzing, which
 /// compare framings of one input under different chunk sizes.
 pub fn frame_bytes(data: &[u8], options: FrameOptions, forced: Option<Framing>) -> Framed {

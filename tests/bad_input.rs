@@ -905,8 +905,7 @@ const PAD: u32 = 400;
 fn corpus_past_the_sniff(dir: &Path) {
     assert!(lines(1, PAD).len() > permtrail::read::frame::SNIFF_BYTES);
     let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
-    let mut long = record(9000);
-    long.insert_str(1, &format!(r#""pad":"{}","#, "x".repeat(6000)));
+    let long = String::from_utf8(huge_record(6000)).expect("ascii");
     write(
         dir,
         "lines.jsonl",

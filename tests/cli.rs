@@ -395,48 +395,37 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().expect("in memory")
 }
 
-/// Copies `samples/` into `dir/samples`, with every file gzipped or every file plain but
-/// under the same names, so reports (which name inputs) can be compared byte for byte.
-fn copy_samples(dir: &Path, compress: bool) {
-    for entry in walk(&root().join("samples")) {
-        let rel = entry.strip_prefix(root()).expect("under root");
-        let target = dir.join(rel);
-        fs::create_dir_all(target.parent().expect("has parent")).expect("mkdir");
-        let bytes = fs::read(&entry).expect("readable");
-        let plain = if bytes.starts_with(&[0x1f, 0x8b]) {
-            gunzip(&bytes)
-        } else {
-            bytes
-        };
-        fs::write(&target, if compress { gzip(&plain) } else { plain }).expect("written");
-    }
-}
-
-/// Copies `samples/` into `dir/samples` with each file's content repeated to well past
-/// framing's first read (arrays follow one another, lines run on; gzip stays gzip), so
-/// that scans with small chunks really cut every file into many.
-fn copy_samples_enlarged(dir: &Path) {
+/// Copies `samples/` into `dir/samples` under the same names, so reports (which name
+/// inputs) compare byte for byte. `each` gets a file's decoded bytes and whether it was
+/// gzipped, and gives the bytes to write and whether to gzip them.
+fn copy_samples_with(dir: &Path, each: impl Fn(Vec<u8>, bool) -> (Vec<u8>, bool)) {
     for entry in walk(&root().join("samples")) {
         let target = dir.join(entry.strip_prefix(root()).expect("under root"));
         fs::create_dir_all(target.parent().expect("has parent")).expect("mkdir");
         let bytes = fs::read(&entry).expect("readable");
         let compressed = bytes.starts_with(&[0x1f, 0x8b]);
-        let mut plain = if compressed { gunzip(&bytes) } else { bytes };
+        let plain = if compressed { gunzip(&bytes) } else { bytes };
+        let (out, compress) = each(plain, compressed);
+        fs::write(&target, if compress { gzip(&out) } else { out }).expect("written");
+    }
+}
+
+/// The samples with every file gzipped or every file plain.
+fn copy_samples(dir: &Path, compress: bool) {
+    copy_samples_with(dir, |plain, _| (plain, compress));
+}
+
+/// The samples with each file's content repeated to well past framing's first read
+/// (arrays follow one another, lines run on; gzip stays gzip), so that scans with small
+/// chunks really cut every file into many.
+fn copy_samples_enlarged(dir: &Path) {
+    copy_samples_with(dir, |mut plain, compressed| {
         if !plain.ends_with(b"\n") {
             plain.push(b'\n');
         }
         let copies = (3 * SNIFF_BYTES).div_ceil(plain.len());
-        let enlarged = plain.repeat(copies);
-        fs::write(
-            &target,
-            if compressed {
-                gzip(&enlarged)
-            } else {
-                enlarged
-            },
-        )
-        .expect("written");
-    }
+        (plain.repeat(copies), compressed)
+    });
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -154,6 +154,13 @@ fn first_in_blocks<const N: usize>(bytes: &[u8], mut at: usize, needles: [u8; N]
     }
 }
 
+/// Bit k set when `bytes[at + k]` is a backslash, for the sixteen bytes from `at`. Needs
+/// `at + 16 <= bytes.len()`.
+#[inline(always)]
+pub fn backslashes16(bytes: &[u8], at: usize) -> u32 {
+    equal16(bytes, at, [b'\\'])
+}
+
 /// Bit k set when `bytes[at + k]` is one of `needles` (at least one), for the sixteen
 /// bytes from `at`. Needs `at + 16 <= bytes.len()`.
 #[cfg(target_arch = "x86_64")]

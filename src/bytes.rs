@@ -229,6 +229,20 @@ fn backslash_in_word(word: u64) -> Option<usize> {
     (zero != 0).then(|| (zero.trailing_zeros() / 8) as usize)
 }
 
+/// How many of the eight bytes of `word` (little-endian) are ASCII digits before the
+/// first that is not. A byte is a digit when its high nibble is 3 and adding 6 to it
+/// keeps that nibble (`0x30..=0x39`). The addition can carry into the next byte only from
+/// a byte of 0xFA and up, which is no digit: the count stops there first.
+#[inline(always)]
+pub fn digits_in_word(word: u64) -> usize {
+    const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let not_digit =
+        ((word & HIGH_NIBBLES) ^ THREES) | ((word.wrapping_add(SIXES) & HIGH_NIBBLES) ^ THREES);
+    (not_digit.trailing_zeros() / 8) as usize
+}
+
 /// The character the escape `\c` stands for; `None` for `\u` (left to a full parser) and
 /// for any byte JSON does not allow after a backslash.
 #[inline]
@@ -561,6 +575,40 @@ mod tests {
                 backslash(&bytes),
                 memchr::memchr(b'\\', &bytes),
                 "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn digits_in_word_counts_the_leading_digits() {
+        let count = |bytes: [u8; 8]| bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        // Every byte value at every place, behind digits (and after a byte that carries
+        // when 6 is added to it).
+        for place in 0..8 {
+            for value in 0..=255u8 {
+                for filler in [b'7', 0xFF] {
+                    let mut bytes = [b'0'; 8];
+                    bytes[place] = value;
+                    if place + 1 < 8 {
+                        bytes[place + 1] = filler;
+                    }
+                    let word = u64::from_le_bytes(bytes);
+                    assert_eq!(digits_in_word(word), count(bytes), "{bytes:?}");
+                }
+            }
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..100_000 {
+            let bytes = random_bytes(&mut state, 8, |r| match r % 4 {
+                0 => (r >> 8) as u8,
+                _ => b'0' + (r % 10) as u8,
+            });
+            let mut word = [b'0'; 8];
+            word[..bytes.len()].copy_from_slice(&bytes);
+            assert_eq!(
+                digits_in_word(u64::from_le_bytes(word)),
+                count(word),
+                "{word:?}"
             );
         }
     }

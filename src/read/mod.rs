@@ -320,19 +320,20 @@ pub fn open(source: &Source) -> Result<Decoder> {
     fill(&mut raw, &mut head, 2).with_context(|| format!("failed to read {}", source.name))?;
     let gzip = head == [0x1f, 0x8b];
     if let (true, Some(size)) = (gzip, small) {
-        let mut input = inflate::take_input();
-        input.extend_from_slice(&head);
         // One byte more than the file had: a file that grew since is streamed.
-        let read = fill(&mut raw, &mut input, size + 1);
+        let (mut input, pad) = inflate::take_input(size + 1);
+        input.extend_from_slice(&head);
+        let read = fill(&mut raw, &mut input, pad + size + 1);
         if read.is_ok()
-            && input.len() <= size
-            && let Some(inflated) = inflate::gunzip(&input)
+            && input.len() - pad <= size
+            && let Some(inflated) = inflate::gunzip(&input[pad..])
         {
             inflate::give_input(input);
             return Ok(Decoder::Inflated(inflated));
         }
         // Streamed after all, from the same bytes: those read so far, then the rest of
         // the file, or the read error that stopped them.
+        input.drain(..pad);
         head = input;
         if let Err(e) = read {
             raw = Box::new(Failed(Some(e)));

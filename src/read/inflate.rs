@@ -104,10 +104,7 @@ pub fn take_input(size: usize) -> (Vec<u8>, usize) {
     let mut input = SPARE.with_borrow_mut(|spare| std::mem::take(&mut spare.input));
     // Reserved before the address is taken: it must not move when the file is read in.
     input.reserve(INPUT_ALIGN + size);
-    let pad = input
-        .as_ptr()
-        .align_offset(INPUT_ALIGN)
-        .min(INPUT_ALIGN - 1);
+    let pad = (INPUT_ALIGN - input.as_ptr() as usize % INPUT_ALIGN) % INPUT_ALIGN;
     input.resize(pad, 0);
     (input, pad)
 }

@@ -156,7 +156,7 @@ fn unescape(inner: &str, first: usize) -> Option<String> {
             continue;
         }
         let rest = &src[s..];
-        let k = crate::bytes::backslash(rest);
+        let k = rest.iter().position(|&b| b == b'\\');
         let run = k.unwrap_or(rest.len());
         unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), dst.add(d), run) };
         s += run;

@@ -41,11 +41,14 @@ fn parse_any(text: &str) -> Option<Millis> {
     if first.is_ascii_digit() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return from_epoch(text.parse().ok()?);
     }
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
-    }
+    // The fixed layouts go first: they turn other text away by its length, and no text
+    // is both one of them and RFC 3339 (they have a separator where RFC 3339 has a digit
+    // of the year).
     if let Some(ms) = cts_fixed(text).or_else(|| access_fixed(text)) {
         return Some(ms);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
     }
     if let Some(pos) = text.find(" GMT") {
         // chrono's %:z wants `+08:00`; CTS writes `GMT+08:00`.

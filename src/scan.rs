@@ -512,7 +512,7 @@ fn read_source<'s>(
         None => Box::new(reader),
     };
     let mut reader = std::io::Cursor::new(head).chain(rest);
-    let limit = 2 * rayon::current_num_threads() + 2;
+    let limit = chunks_in_flight(rayon::current_num_threads());
     let options = FrameOptions {
         // JSON lines read in one pass find each line's end as they are skimmed.
         line_ends: !one_pass_lines(config, kind),
@@ -562,6 +562,12 @@ fn read_source<'s>(
     result
         .err()
         .map(|e| fail(e.line, format!("{}: {}", e.reason, e.detail)))
+}
+
+/// How many chunks the readers queue for the workers before counting one themselves, with
+/// `threads` workers: enough that no worker waits for a reader.
+fn chunks_in_flight(threads: usize) -> usize {
+    2 * threads + 2
 }
 
 /// Set by the SIGINT/SIGTERM handler: readers stop at their next read and the run ends
@@ -617,6 +623,9 @@ pub fn scan(config: &ScanConfig) -> anyhow::Result<ScanResult> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads.max(1))
         .build()?;
+    // Besides the queued chunks, each thread holds its reader's buffer and a chunk it counts.
+    let threads = pool.current_num_threads();
+    read::keep_buffers(chunks_in_flight(threads) + 2 * threads);
     let shared = Shared {
         config,
         seen: Seen::default(),

@@ -5,7 +5,7 @@
 use crate::catalog::compiled::{CompiledRule, Endpoint, segments};
 use crate::catalog::{ActionId, Catalog, EipUse};
 use crate::parse::Record;
-use crate::parse::json::{member, members_of};
+use crate::parse::json::{member, member_of_valid, members_of};
 use memchr::memmem;
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -211,21 +211,18 @@ fn body_of(text: Option<&str>) -> Body<'_> {
         return body;
     };
     let is_array = |v: &str| v.starts_with('[');
-    // Values that are no object are not offered to the readers at all.
-    fn object(v: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
-        v.starts_with('{').then(|| members_of(v)).flatten()
-    }
+    // The nested objects are read only as far as the member looked for, and build nothing:
+    // the values `members_of` hands over are valid JSON.
     body.batch = member(&members, "servers").is_some_and(is_array)
-        || members.iter().any(|(_, v)| {
-            object(v).is_some_and(|inner| member(&inner, "servers").is_some_and(is_array))
-        });
-    body.eip = match member(&members, "server")
-        .and_then(object)
-        .and_then(|s| member(&s, "publicip"))
-        .and_then(object)
-    {
-        Some(p) if member(&p, "id").is_some_and(|v| v != "null") => EipUse::Existing,
-        Some(p) if member(&p, "eip").is_some_and(|v| v != "null") => EipUse::New,
+        || members
+            .iter()
+            .any(|(_, v)| member_of_valid(v, "servers").is_some_and(is_array));
+    let publicip = member(&members, "server")
+        .and_then(|s| member_of_valid(s, "publicip"))
+        .filter(|p| p.starts_with('{'));
+    body.eip = match publicip {
+        Some(p) if member_of_valid(p, "id").is_some_and(|v| v != "null") => EipUse::Existing,
+        Some(p) if member_of_valid(p, "eip").is_some_and(|v| v != "null") => EipUse::New,
         _ if member(&members, "server").is_some() => EipUse::None,
         _ => EipUse::Unknown,
     };

@@ -91,6 +91,29 @@ pub fn member<'a>(members: &[(Cow<'_, str>, &'a str)], key: &str) -> Option<&'a 
     members.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
 }
 
+/// The value of the first member called `key` of `value`, JSON text known to be valid
+/// (a value `members_of` handed over); `None` when `value` is no object or has no such
+/// member. The same as `member(&members_of(value)?, key)`, without building the list, and
+/// reading no further than that member.
+pub fn member_of_valid<'a>(value: &'a str, key: &str) -> Option<&'a str> {
+    if !value.starts_with('{') {
+        return None;
+    }
+    let mut found = None;
+    let skimmed = super::skim::leading_members_of_valid(value, |k, v| {
+        if k.text == key {
+            found = Some(v);
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match skimmed {
+        Some(()) => found,
+        // Where the skim is unsure (escaped keys), serde reads the whole object.
+        None => member(&members_by_serde(value)?, key),
+    }
+}
+
 /// The text of a JSON string value (`raw` is its JSON text), borrowed when unescaped;
 /// `None` for other values.
 // Inlined: every string field of every record comes through here, nearly all without an
@@ -232,6 +255,28 @@ mod tests {
         let members = members_of(r#"{"a":1,"b":2,"a":3}"#).expect("an object");
         assert_eq!(member(&members, "a"), Some("1"));
         assert_eq!(member(&members, "c"), None);
+    }
+
+    #[test]
+    fn a_member_of_a_valid_value_is_the_first_the_list_of_members_has() {
+        let deep = format!(r#"{{"b":{}1{},"a":2}}"#, "[".repeat(80), "]".repeat(80));
+        for value in [
+            r#"{"a":1,"b":{"a":2},"a":3}"#,
+            r#"{"b":[{"a":0}],"a":{"x":1}}"#,
+            // Escaped keys: the skim leaves them to serde.
+            r#"{"\u0061":1,"a":2}"#,
+            r#"{"\u0061":1}"#,
+            r#"{"k\"q":"v","a":"\u00e9"}"#,
+            r#"{}"#,
+            &deep,
+            r#"[{"a":1}]"#,
+            r#""{\"a\":1}""#,
+            "1",
+            "null",
+        ] {
+            let want = members_of(value).and_then(|m| member(&m, "a"));
+            assert_eq!(member_of_valid(value, "a"), want, "{value}");
+        }
     }
 
     #[test]

@@ -45,12 +45,20 @@ const STEP: usize = 64 * 1024;
 /// short stream then reserves no more than this, and touches only what arrives.
 const RESERVE_AHEAD: usize = 16 << 20;
 
-/// The boundary the content of a newly reserved buffer starts on. The kernel copies a file
-/// into memory about five times slower when the destination lies 1 to 31 bytes past the
-/// source's offset in its page, and glibc places large buffers 16 bytes into a page: the
-/// first chunk of every file, read from a page boundary of the file, met that. On a
-/// 64-byte boundary the content's offset matches the file's.
-const ALIGN: usize = 64;
+/// The boundary a file's bytes start on in memory: in a newly reserved `Buffer`, and in a
+/// compressed file read whole (`inflate::take_input`). The kernel copies each read from
+/// the page cache, where every 4 KiB of the file starts a page, and the copy ran five
+/// times slower on the machines measured when its destination lay 1 to 16 bytes (in some
+/// runs up to 31) past its source's place in a page: its loads seem to wait on its own
+/// earlier stores, whose addresses match in their low 12 bits. glibc maps a buffer of
+/// over 128 KiB 16 bytes into a page, so a file read from its start met that. On a
+/// 64-byte boundary the bytes' offset in a page matches the file's.
+pub(super) const ALIGN: usize = 64;
+
+/// How many bytes past `at` the next `ALIGN`-byte boundary lies (0 to `ALIGN - 1`).
+pub(super) fn to_boundary(at: *const u8) -> usize {
+    (ALIGN - at as usize % ALIGN) % ALIGN
+}
 
 impl Buffer {
     /// Forgets the content and keeps the memory, still initialised, for the next use.
@@ -124,7 +132,7 @@ impl Buffer {
     /// Moves the content to the first `ALIGN`-byte boundary of `bytes`, which must have
     /// `ALIGN` bytes of capacity to spare past the content.
     fn align(&mut self) {
-        let to = self.bytes.as_ptr().align_offset(ALIGN);
+        let to = to_boundary(self.bytes.as_ptr());
         if to == self.start {
             return;
         }

@@ -5,6 +5,7 @@
 //! anything else (several members, trailing bytes, damage, a size over the limit) is left
 //! to the streaming decoder, so what a scan reports never depends on which one ran.
 
+use super::buffer::{ALIGN, to_boundary};
 use std::io::{self, Read};
 use std::ptr::NonNull;
 
@@ -88,23 +89,15 @@ struct Spare {
     input: Vec<u8>,
 }
 
-/// How far apart the start of a file's bytes in memory may be from a 64-byte boundary.
-const INPUT_ALIGN: usize = 64;
-
 /// A buffer for a compressed file of up to `size` bytes read from its start (this thread's
 /// last one when it gave one back), with room for it, and the index where the file's
-/// first byte goes: the bytes before are padding, so that the file starts on a 64-byte
-/// boundary. The kernel copies each read from the page cache, where every 4 KiB of the
-/// file starts a page. glibc maps a buffer of over 128 KiB 16 bytes into a page, and a
-/// copy whose destination lies 1 to 16 bytes (in some runs up to 31) past its source's
-/// place in a page ran five times slower on the machines measured: its loads seem to
-/// wait on its own earlier stores, whose addresses match in their low 12 bits. With the
-/// file on a 64-byte boundary every read of it stays out of that window.
+/// first byte goes: the bytes before are padding, so that the file starts on an `ALIGN`
+/// boundary, where the kernel copies it at full speed (see `buffer::ALIGN`).
 pub fn take_input(size: usize) -> (Vec<u8>, usize) {
     let mut input = SPARE.with_borrow_mut(|spare| std::mem::take(&mut spare.input));
     // Reserved before the address is taken: it must not move when the file is read in.
-    input.reserve(INPUT_ALIGN + size);
-    let pad = (INPUT_ALIGN - input.as_ptr() as usize % INPUT_ALIGN) % INPUT_ALIGN;
+    input.reserve(ALIGN + size);
+    let pad = to_boundary(input.as_ptr());
     input.resize(pad, 0);
     (input, pad)
 }
@@ -112,7 +105,7 @@ pub fn take_input(size: usize) -> (Vec<u8>, usize) {
 /// Gives a buffer from `take_input` back for the next file.
 pub fn give_input(mut input: Vec<u8>) {
     input.clear();
-    if input.capacity() <= INPUT_ALIGN + MAX_INPUT + 1 {
+    if input.capacity() <= ALIGN + MAX_INPUT + 1 {
         let _ = SPARE.try_with(|spare| {
             if let Ok(mut spare) = spare.try_borrow_mut() {
                 spare.input = input;
@@ -197,9 +190,9 @@ mod tests {
         for size in [0, 1, 100, 4096, 200_000, 3 << 20, 1000, MAX_INPUT + 1] {
             let (input, pad) = take_input(size);
             assert_eq!(input.len(), pad, "{size}");
-            assert!(pad < INPUT_ALIGN, "{size}");
+            assert!(pad < ALIGN, "{size}");
             assert!(input.capacity() >= pad + size, "{size}");
-            assert_eq!((input.as_ptr() as usize + pad) % INPUT_ALIGN, 0, "{size}");
+            assert_eq!((input.as_ptr() as usize + pad) % ALIGN, 0, "{size}");
             assert!(input.iter().all(|&b| b == 0));
             give_input(input);
         }

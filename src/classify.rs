@@ -217,14 +217,18 @@ fn body_of(text: Option<&str>) -> Body<'_> {
         || members
             .iter()
             .any(|(_, v)| member_of_valid(v, "servers").is_some_and(is_array));
-    let publicip = member(&members, "server")
-        .and_then(|s| member_of_valid(s, "publicip"))
-        .filter(|p| p.starts_with('{'));
-    body.eip = match publicip {
-        Some(p) if member_of_valid(p, "id").is_some_and(|v| v != "null") => EipUse::Existing,
-        Some(p) if member_of_valid(p, "eip").is_some_and(|v| v != "null") => EipUse::New,
-        _ if member(&members, "server").is_some() => EipUse::None,
-        _ => EipUse::Unknown,
+    let server = member(&members, "server");
+    let publicip = server.and_then(|s| member_of_valid(s, "publicip"));
+    let given = |key| {
+        publicip
+            .and_then(|p| member_of_valid(p, key))
+            .is_some_and(|v| v != "null")
+    };
+    body.eip = match server {
+        Some(_) if given("id") => EipUse::Existing,
+        Some(_) if given("eip") => EipUse::New,
+        Some(_) => EipUse::None,
+        None => EipUse::Unknown,
     };
     body.keys = members.into_iter().map(|(k, _)| k).collect();
     body

@@ -688,13 +688,11 @@ fn json_ws(data: &[u8], mut i: usize, mut line: u64) -> (usize, u64) {
     (i, line)
 }
 
-/// The value at `path` (keys of nested objects) inside the JSON value `raw`.
+/// The value at `path` (keys of nested objects) inside the JSON value `raw`, which the
+/// skim or serde has read (so it is valid JSON).
 fn nested<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
-    let mut current = raw;
-    for key in path {
-        current = json::member(&json::members_of(current)?, key)?;
-    }
-    Some(current)
+    path.iter()
+        .try_fold(raw, |current, key| json::member_of_valid(current, key))
 }
 
 /// Parses an HTTP status from a number or numeric string; `Err` for anything else that

@@ -109,7 +109,8 @@ fn jsonl(c: &mut Criterion) {
         b.iter(|| {
             black_box(per_record(&mut |record| {
                 let mut n = 0;
-                let valid = permtrail::parse::skim::members(record, |key, _| n += key.text.len());
+                let valid =
+                    permtrail::parse::skim::members(record, |key, _, _| n += key.text.len());
                 n + usize::from(valid.is_some())
             }))
         })

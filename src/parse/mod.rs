@@ -436,7 +436,10 @@ fn parse_value<'a>(
         }
         return Ok(n);
     }
-    emit(text.as_ptr() as usize - base, record_from(&members.best));
+    emit(
+        text.as_ptr() as usize - base,
+        record_from(&members.best, members.plain),
+    );
     Ok(1)
 }
 
@@ -444,6 +447,9 @@ fn parse_value<'a>(
 /// its JSON text), and what marks an envelope. Members no field reads are never captured.
 struct Captured<'a> {
     best: [Option<(u8, &'a str)>; FIELD_COUNT],
+    /// Bit `field` set when the skim said that field's value is a string without escapes:
+    /// its content is then taken as is, without looking for a backslash again.
+    plain: Plain,
     is_trace: bool,
     cts: Option<&'a str>,
     traces: Option<&'a str>,
@@ -474,12 +480,13 @@ impl<'a> Captured<'a> {
         skip: &dyn Fn(&str) -> bool,
         key: skim::Key<'a>,
         value: &'a str,
+        plain: bool,
     ) {
         if self.skipped == Decided::Skipped {
             return;
         }
         if let Some(feed) = fields.lookup_key(key) {
-            self.feed(feed, key.text, value);
+            self.feed(feed, key.text, value, plain);
             // Settled once nothing later in the record can change it: it is a trace (so no
             // envelope, whatever else it holds), and its service came from a key of the
             // best priority (a later one cannot replace it).
@@ -508,13 +515,14 @@ impl<'a> Captured<'a> {
         };
         Some(match decision {
             Decided::Skipped => Skimmed::Skipped,
-            _ => Skimmed::Record(record_from(&self.best)),
+            _ => Skimmed::Record(record_from(&self.best, self.plain)),
         })
     }
 
     fn new() -> Captured<'a> {
         Captured {
             best: [None; FIELD_COUNT],
+            plain: Plain::default(),
             is_trace: false,
             cts: None,
             traces: None,
@@ -524,7 +532,7 @@ impl<'a> Captured<'a> {
 
     /// Takes one member that `targets` (from `FieldMap::lookup_key`) says is read, keeping per
     /// field the value of its best key (the first such member on a tie).
-    fn take(&mut self, targets: &[Target], key: &str, value: &'a str) {
+    fn take(&mut self, targets: &[Target], key: &str, value: &'a str, plain: bool) {
         match key {
             "trace_id" | "trace_name" => self.is_trace = true,
             "cts" if self.cts.is_none() => self.cts = Some(value),
@@ -536,31 +544,33 @@ impl<'a> Captured<'a> {
             if slot.is_some_and(|(p, _)| p <= *prio) {
                 continue;
             }
-            let found = if rest.is_empty() {
-                Some(value)
+            // What a nested value holds is not known: it is looked at again.
+            let (found, plain) = if rest.is_empty() {
+                (Some(value), plain)
             } else {
-                nested(value, rest)
+                (nested(value, rest), false)
             };
             // A value of the wrong shape (e.g. `url` as an object) leaves room for the
             // next key.
             if let Some(v) = found.filter(|v| usable(*field, v)) {
                 *slot = Some((*prio, v));
+                self.plain.set(*field, plain);
             }
         }
     }
 
     /// Takes one member as `FieldMap::lookup_key` said it is read.
     #[inline(always)]
-    fn feed(&mut self, feed: Feed, key: &str, value: &'a str) {
+    fn feed(&mut self, feed: Feed, key: &str, value: &'a str, plain: bool) {
         match feed {
-            Feed::Flat(flat) => self.take_flat(flat, value),
-            Feed::Targets(targets) => self.take(targets, key, value),
+            Feed::Flat(flat) => self.take_flat(flat, value, plain),
+            Feed::Targets(targets) => self.take(targets, key, value, plain),
         }
     }
 
     /// `take` of a member whose key feeds one field directly: the same outcome.
     #[inline(always)]
-    fn take_flat(&mut self, flat: Flat, value: &'a str) {
+    fn take_flat(&mut self, flat: Flat, value: &'a str, plain: bool) {
         self.is_trace |= flat.trace;
         let slot = &mut self.best[flat.field as usize];
         if slot.is_some_and(|(p, _)| p <= flat.prio) {
@@ -568,6 +578,7 @@ impl<'a> Captured<'a> {
         }
         if usable(flat.field, value) {
             *slot = Some((flat.prio, value));
+            self.plain.set(flat.field, plain);
         }
     }
 
@@ -625,7 +636,8 @@ impl<'de> serde::de::Visitor<'de> for Members<'_> {
                 continue;
             };
             let value: &'de RawValue = map.next_value()?;
-            out.feed(feed, &key, value.get());
+            // serde does not say how a string was written: each is looked at again.
+            out.feed(feed, &key, value.get(), false);
         }
         Ok(out)
     }
@@ -655,8 +667,8 @@ pub fn skim_json<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<Skimmed<'a>> {
     let mut captured = Captured::new();
-    skim::members(bytes, |key, value| {
-        captured.member(fields, skip, key, value)
+    skim::members(bytes, |key, value, plain| {
+        captured.member(fields, skip, key, value, plain)
     })?;
     captured.skimmed(skip)
 }
@@ -672,8 +684,8 @@ pub fn skim_json_prefix<'a>(
     skip: &dyn Fn(&str) -> bool,
 ) -> Option<(Skimmed<'a>, skim::Extent)> {
     let mut captured = Captured::new();
-    let extent = skim::members_prefix(bytes, within_line, |key, value| {
-        captured.member(fields, skip, key, value)
+    let extent = skim::members_prefix(bytes, within_line, |key, value, plain| {
+        captured.member(fields, skip, key, value, plain)
     })?;
     Some((captured.skimmed(skip)?, extent))
 }
@@ -789,9 +801,26 @@ fn user_in_serde(object: &str) -> Option<Cow<'_, str>> {
         .find_map(|k| json::member(&members, k).and_then(scalar))
 }
 
-fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT]) -> Record<'a> {
+fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) -> Record<'a> {
     let get = |f: Field| best[f as usize].map(|(_, v)| v);
-    let text = |f: Field| get(f).and_then(scalar);
+    // A string the skim found without escapes is its content as is: no second look for a
+    // backslash, which took every text field of every ECS trace.
+    let content = |f: Field, raw: &'a str| match plain.has(f) {
+        true => Some(Cow::Borrowed(&raw[1..raw.len() - 1])),
+        false => None,
+    };
+    let text = |f: Field| {
+        get(f).and_then(|raw| match content(f, raw) {
+            Some(s) => Some(s).filter(|s| !s.is_empty()),
+            None => scalar(raw),
+        })
+    };
+    let body = |f: Field| {
+        get(f).and_then(|raw| match content(f, raw) {
+            Some(s) => Some(s).filter(|s| !s.trim().is_empty()),
+            None => as_text(raw),
+        })
+    };
     let (status, bad_status) = match get(Field::Status).map(status_of) {
         Some(Ok(s)) => (s, false),
         Some(Err(())) => (None, true),
@@ -811,19 +840,36 @@ fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT]) -> Record<'a> {
             .and_then(user_of)
             .or_else(|| text(Field::UserName))
             .or_else(|| text(Field::UserId)),
-        request: get(Field::Request).and_then(as_text),
-        response: get(Field::Response).and_then(as_text),
+        request: body(Field::Request),
+        response: body(Field::Response),
         request_id: text(Field::RequestId),
         source_ip: text(Field::SourceIp),
         trace_id: text(Field::TraceId),
         trace_name: text(Field::TraceName),
         trace_rating: text(Field::TraceRating),
-        message: get(Field::Message).and_then(as_text),
+        message: body(Field::Message),
         resource_url: text(Field::ResourceUrl),
         service: text(Field::Service),
         gateway_code: None,
     }
 }
+
+/// One bit per field (`Captured::plain`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Plain(u32);
+
+impl Plain {
+    fn set(&mut self, field: Field, plain: bool) {
+        let bit = 1 << field as u32;
+        self.0 = if plain { self.0 | bit } else { self.0 & !bit };
+    }
+
+    fn has(self, field: Field) -> bool {
+        self.0 & 1 << field as u32 != 0
+    }
+}
+
+const _: () = assert!(FIELD_COUNT <= 32, "a field's bit must fit `Plain`");
 
 fn usable(field: Field, value: &str) -> bool {
     if is_null(value) {
@@ -885,7 +931,7 @@ mod tests {
             for key in keys {
                 let skimmed = format!(r#"{{"{key}":1}}"#);
                 let mut got = None;
-                skim::members(skimmed.as_bytes(), |k, _| got = Some(map.lookup_key(k)))
+                skim::members(skimmed.as_bytes(), |k, _, _| got = Some(map.lookup_key(k)))
                     .expect("valid");
                 let targets = map.lookup(key);
                 match got.expect("one member") {

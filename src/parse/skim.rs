@@ -37,10 +37,12 @@ impl<'a> Key<'a> {
     }
 }
 
-/// Calls `member(key, value)` for each top-level member of the object in `bytes`, in
-/// order, where `value` is the member's JSON text. `None` when `bytes` is not certainly a
-/// valid JSON object (see the module invariant); `member` may have been called by then.
-pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+/// Calls `member(key, value, plain)` for each top-level member of the object in `bytes`,
+/// in order, where `value` is the member's JSON text and `plain` says it is a string
+/// without escapes (its content is then the text between its quotes, as is). `None` when
+/// `bytes` is not certainly a valid JSON object (see the module invariant); `member` may
+/// have been called by then.
+pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str, bool)) -> Option<()> {
     // No UTF-8 pass up front: the walk checks the record's UTF-8 only when it meets a
     // string that is not ASCII (see `Skim::string`), as trace records nearly never hold
     // one. Bytes outside strings must be ASCII grammar anyway.
@@ -48,20 +50,20 @@ pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str)) -> Opt
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
-pub fn members_of_text<'a>(text: &'a str, member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
     walk(
         &mut Skim::new(text.as_bytes(), Utf8::Checked),
         false,
-        every(member),
+        every(|key, value, _| member(key, value)),
     )
 }
 
 /// A `walk` callback that takes every member.
 fn every<'a>(
-    mut member: impl FnMut(Key<'a>, &'a str),
-) -> impl FnMut(Key<'a>, &'a str) -> ControlFlow<()> {
-    move |key, value| {
-        member(key, value);
+    mut member: impl FnMut(Key<'a>, &'a str, bool),
+) -> impl FnMut(Key<'a>, &'a str, bool) -> ControlFlow<()> {
+    move |key, value, plain| {
+        member(key, value, plain);
         ControlFlow::Continue(())
     }
 }
@@ -72,14 +74,14 @@ fn every<'a>(
 /// invariant), as for `members`.
 pub fn leading_members_of_valid<'a>(
     object: &'a str,
-    member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
+    mut member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
 ) -> Option<()> {
     // Its validity is the caller's promise; the tests' builds hold every caller to it.
     debug_assert!(serde_json::from_str::<serde::de::IgnoredAny>(object).is_ok());
     walk(
         &mut Skim::new(object.as_bytes(), Utf8::Checked),
         false,
-        member,
+        |key, value, _| member(key, value),
     )
 }
 
@@ -97,7 +99,7 @@ pub fn leading_members_of_valid<'a>(
 pub fn members_prefix<'a>(
     bytes: &'a [u8],
     within_line: bool,
-    member: impl FnMut(Key<'a>, &'a str),
+    member: impl FnMut(Key<'a>, &'a str, bool),
 ) -> Option<Extent> {
     let mut s = Skim::new(bytes, Utf8::PerString);
     s.within_line = within_line;
@@ -140,7 +142,7 @@ enum Utf8 {
 fn walk<'a>(
     s: &mut Skim<'a>,
     prefix: bool,
-    mut member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
+    mut member: impl FnMut(Key<'a>, &'a str, bool) -> ControlFlow<()>,
 ) -> Option<()> {
     let bytes = s.b;
     if s.token()? != b'{' {
@@ -154,7 +156,7 @@ fn walk<'a>(
             return None;
         }
         let from = s.i;
-        s.member_value(1)?;
+        let plain = s.member_value(1)?;
         // Every end sits next to an ASCII byte: `start` just after the key's opening
         // quote, `end` on its closing one, `from` on the value's first byte (a quote,
         // bracket, digit, `-` or a literal's letter), `s.i` just after its last (the same).
@@ -177,7 +179,7 @@ fn walk<'a>(
         };
         // Leaving the items by `None` is how a walk stops early; `stopped` tells it apart
         // from invalid input.
-        stopped = member(key, value).is_break();
+        stopped = member(key, value, plain).is_break();
         (!stopped).then_some(())
     });
     if stopped {
@@ -324,19 +326,20 @@ impl<'a> Skim<'a> {
     }
 
     /// `value`, with strings (most values of a trace) read inline rather than through a
-    /// call.
+    /// call: whether the value is a string without escapes (see `members`).
     #[inline(always)]
-    fn member_value(&mut self, depth: usize) -> Option<()> {
+    fn member_value(&mut self, depth: usize) -> Option<bool> {
         let first = self.token()?;
         self.item_value(first, depth)
     }
 
-    /// `value` from its first byte, with a string read inline.
+    /// `value` from its first byte, with a string read inline: whether it is a string
+    /// without escapes.
     #[inline(always)]
-    fn item_value(&mut self, first: u8, depth: usize) -> Option<()> {
+    fn item_value(&mut self, first: u8, depth: usize) -> Option<bool> {
         match first {
-            b'"' => self.string().map(drop),
-            c => self.value(c, depth),
+            b'"' => self.string().map(|(_, _, escaped)| !escaped),
+            c => self.value(c, depth).map(|()| false),
         }
     }
 
@@ -348,12 +351,12 @@ impl<'a> Skim<'a> {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
                 self.items(b'}', |s, c| {
                     s.key(c)?;
-                    s.member_value(depth)
+                    s.member_value(depth).map(drop)
                 })
             }
             b'[' => {
                 let depth = (depth < MAX_DEPTH).then_some(depth + 1)?;
-                self.items(b']', |s, c| s.item_value(c, depth))
+                self.items(b']', |s, c| s.item_value(c, depth).map(drop))
             }
             b't' => self.literal(b"rue"),
             b'f' => self.literal(b"alse"),
@@ -423,9 +426,12 @@ impl<'a> Skim<'a> {
 mod tests {
     use super::*;
 
+    /// The members of `text` as `members` hands them over, each value's `plain` checked
+    /// against its text on the way.
     fn all(text: &str) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
-        members(text.as_bytes(), |k: Key, v: &str| {
+        members(text.as_bytes(), |k: Key, v: &str, plain| {
+            assert_eq!(plain, v.starts_with('"') && !v.contains('\\'), "{v}");
             out.push((k.text.to_string(), v.to_string()))
         })?;
         Some(out)
@@ -489,7 +495,7 @@ mod tests {
             let key = &"abcdefghijklmnopq"[..len];
             let text = format!(r#"{{"{key}":1,"x":2,"{key}":3}}"#);
             let mut seen = 0;
-            members(text.as_bytes(), |k, _| {
+            members(text.as_bytes(), |k, _, _| {
                 let mut want = [0u8; 16];
                 let n = k.text.len().min(16);
                 want[..n].copy_from_slice(&k.text.as_bytes()[..n]);
@@ -516,7 +522,7 @@ mod tests {
             record.extend_from_slice(tail);
             let text = String::from_utf8_lossy(&record).into_owned();
             let mut seen = Vec::new();
-            let skimmed = members(&record, |k, v| {
+            let skimmed = members(&record, |k, v, _| {
                 seen.push((k.text.to_string(), v.to_string()))
             });
             assert_eq!(skimmed.is_some(), valid, "{text}");
@@ -546,7 +552,8 @@ mod tests {
         ] {
             let bytes = text.as_bytes();
             let mut seen = Vec::new();
-            let extent = members_prefix(bytes, false, |k, v| seen.push((k.text, v))).expect(text);
+            let extent =
+                members_prefix(bytes, false, |k, v, _| seen.push((k.text, v))).expect(text);
             assert_eq!(extent.end, end, "{text}");
             let newlines = bytes[..end].iter().filter(|&&b| b == b'\n').count();
             assert_eq!(extent.newlines, newlines as u64, "{text}");
@@ -558,19 +565,19 @@ mod tests {
         }
         // What follows the object is never looked at, not even its UTF-8.
         assert_eq!(
-            members_prefix(b"{\"a\":\"\xc3\xa9\"}\xff\xff", false, |_, _| ()).map(|e| e.end),
+            members_prefix(b"{\"a\":\"\xc3\xa9\"}\xff\xff", false, |_, _, _| ()).map(|e| e.end),
             Some(10)
         );
-        assert!(members_prefix(b"{\"a\":\"\xff\"}", false, |_, _| ()).is_none());
-        assert!(members_prefix(b"{\"a\":1", false, |_, _| ()).is_none());
-        assert!(members_prefix(b" {}", false, |_, _| ()).is_some());
+        assert!(members_prefix(b"{\"a\":\"\xff\"}", false, |_, _, _| ()).is_none());
+        assert!(members_prefix(b"{\"a\":1", false, |_, _, _| ()).is_none());
+        assert!(members_prefix(b" {}", false, |_, _, _| ()).is_some());
         // Within a line: the same object, or nothing if it needs the next line.
         let two_lines = b"{\"a\": 1, \"b\": [2]}\t\n{\"c\":\n3}";
-        let first = members_prefix(two_lines, true, |_, _| ()).expect("first line");
+        let first = members_prefix(two_lines, true, |_, _, _| ()).expect("first line");
         assert_eq!((first.end, first.newlines), (18, 0));
         let second = &two_lines[20..];
-        assert!(members_prefix(second, true, |_, _| ()).is_none());
-        assert!(members_prefix(second, false, |_, _| ()).is_some());
+        assert!(members_prefix(second, true, |_, _, _| ()).is_none());
+        assert!(members_prefix(second, false, |_, _, _| ()).is_some());
     }
 
     #[test]
@@ -593,7 +600,7 @@ mod tests {
         ] {
             assert_eq!(all(text), None, "{text}");
         }
-        assert!(members(b"{\"x\":\"\xff\"}", &mut |_, _| ()).is_none());
+        assert!(members(b"{\"x\":\"\xff\"}", &mut |_, _, _| ()).is_none());
         let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
         assert_eq!(all(&deep), None);
     }

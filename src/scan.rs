@@ -145,7 +145,7 @@ impl Shared<'_> {
     }
 }
 
-fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc: Loc) {
+fn process_record(shared: &Shared, tally: &mut Tally, record: &parse::Record, loc: Loc) {
     let config = shared.config;
     if record.bad_status {
         tally.error(loc, crate::count::INVALID_STATUS);
@@ -163,7 +163,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         }
     }
     let dedupe = if config.dedupe {
-        record.trace_id.as_deref().map(|id| record_key(id, &record))
+        record.trace_id.as_deref().map(|id| record_key(id, record))
     } else {
         None
     };
@@ -171,7 +171,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
     if let Some(key) = dedupe {
         shared.seen.prefetch(key);
     }
-    let call = classify::classify(&config.catalog, &record);
+    let call = classify::classify(&config.catalog, record);
     if !config.projects.is_empty()
         && !call
             .project
@@ -186,7 +186,7 @@ fn process_record(shared: &Shared, tally: &mut Tally, record: parse::Record, loc
         tally.duplicates += 1;
         return;
     }
-    tally.add(&config.catalog, &record, &call, loc, dedupe, counted);
+    tally.add(&config.catalog, record, &call, loc, dedupe, counted);
 }
 
 /// True for a service other than ECS: its traces are counted, never classified.
@@ -222,7 +222,7 @@ fn process_line(
         LineKind::Json => None,
     };
     match record {
-        Some(r) => process_record(shared, tally, r, loc),
+        Some(r) => process_record(shared, tally, &r, loc),
         None => process_json(shared, tally, bytes, loc)?,
     }
     Ok(())
@@ -274,7 +274,7 @@ fn process_json(
             file: loc.file,
             line,
         };
-        process_record(shared, tally, record, loc);
+        process_record(shared, tally, &record, loc);
     }
     Ok(())
 }
@@ -356,7 +356,7 @@ fn one_pass_lines(config: &ScanConfig, kind: LineKind) -> bool {
 fn count_skimmed(shared: &Shared, tally: &mut Tally, skimmed: Skimmed, loc: Loc) {
     match skimmed {
         Skimmed::Skipped => tally.other_services += 1,
-        Skimmed::Record(record) => process_record(shared, tally, record, loc),
+        Skimmed::Record(record) => process_record(shared, tally, &record, loc),
     }
 }
 

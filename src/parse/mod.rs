@@ -494,7 +494,7 @@ impl<'a> Captured<'a> {
                 && self.is_trace
                 && let Some((0, service)) = self.best[Field::Service as usize]
             {
-                self.skipped = decided(service, skip);
+                self.skipped = decided(service, self.plain.has(Field::Service), skip);
             }
         }
     }
@@ -507,8 +507,9 @@ impl<'a> Captured<'a> {
                 if self.envelope().is_some() {
                     return None;
                 }
-                self.best[Field::Service as usize]
-                    .map_or(Decided::Kept, |(_, service)| decided(service, skip))
+                self.best[Field::Service as usize].map_or(Decided::Kept, |(_, service)| {
+                    decided(service, self.plain.has(Field::Service), skip)
+                })
             }
             // A trace, whose final service was asked about already.
             settled => settled,
@@ -599,8 +600,8 @@ impl<'a> Captured<'a> {
 /// for every other member stays small.
 #[cold]
 #[inline(never)]
-fn decided(service: &str, skip: &dyn Fn(&str) -> bool) -> Decided {
-    match scalar(service) {
+fn decided(service: &str, plain: bool, skip: &dyn Fn(&str) -> bool) -> Decided {
+    match scalar_known(service, plain) {
         Some(service) if skip(&service) => Decided::Skipped,
         _ => Decided::Kept,
     }
@@ -731,6 +732,21 @@ fn time_of(raw: &str) -> Option<time::Millis> {
     }
 }
 
+/// The content of the JSON text `raw` when the skim found it to be a string without
+/// escapes (`plain`): the text between its quotes, as is, without a second look for a
+/// backslash (which took every text field of every ECS trace). `None` when not `plain`.
+fn plain_content(raw: &str, plain: bool) -> Option<&str> {
+    plain.then(|| &raw[1..raw.len() - 1])
+}
+
+/// `scalar` of `raw`, which the skim says is a string without escapes when `plain`.
+fn scalar_known(raw: &str, plain: bool) -> Option<Cow<'_, str>> {
+    match plain_content(raw, plain) {
+        Some(s) => (!s.is_empty()).then_some(Cow::Borrowed(s)),
+        None => scalar(raw),
+    }
+}
+
 /// A scalar as text: strings as their content, numbers as written.
 fn scalar(raw: &str) -> Option<Cow<'_, str>> {
     match raw.as_bytes().first() {
@@ -802,21 +818,10 @@ fn user_in_serde(object: &str) -> Option<Cow<'_, str>> {
 
 fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) -> Record<'a> {
     let get = |f: Field| best[f as usize].map(|(_, v)| v);
-    // A string the skim found without escapes is its content as is: no second look for a
-    // backslash, which took every text field of every ECS trace.
-    let content = |f: Field, raw: &'a str| match plain.has(f) {
-        true => Some(Cow::Borrowed(&raw[1..raw.len() - 1])),
-        false => None,
-    };
-    let text = |f: Field| {
-        get(f).and_then(|raw| match content(f, raw) {
-            Some(s) => Some(s).filter(|s| !s.is_empty()),
-            None => scalar(raw),
-        })
-    };
+    let text = |f: Field| get(f).and_then(|raw| scalar_known(raw, plain.has(f)));
     let body = |f: Field| {
-        get(f).and_then(|raw| match content(f, raw) {
-            Some(s) => Some(s).filter(|s| !s.trim().is_empty()),
+        get(f).and_then(|raw| match plain_content(raw, plain.has(f)) {
+            Some(s) => Some(Cow::Borrowed(s)).filter(|s| !s.trim().is_empty()),
             None => as_text(raw),
         })
     };

@@ -71,7 +71,7 @@ impl<'a> Entries<'a> {
 /// members either way, as the skim hands over only what serde would see.
 pub fn members_of(text: &str) -> Option<Vec<(Cow<'_, str>, &str)>> {
     let mut members = Vec::new();
-    let skimmed = super::skim::members_of_text(text, |key, value| {
+    let skimmed = super::skim::members_of_text(text, |key, value, _| {
         members.push((Cow::Borrowed(key.text), value));
     });
     if skimmed.is_some() {
@@ -100,7 +100,7 @@ pub fn member_of_valid<'a>(value: &'a str, key: &str) -> Option<&'a str> {
         return None;
     }
     let mut found = None;
-    let skimmed = super::skim::leading_members_of_valid(value, |k, v| {
+    let skimmed = super::skim::leading_members_of_valid(value, |k, v, _| {
         if k.text == key {
             found = Some(v);
             return std::ops::ControlFlow::Break(());

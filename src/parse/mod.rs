@@ -780,16 +780,17 @@ fn user_of(raw: &str) -> Option<Cow<'_, str>> {
 fn user_in(object: &str, valid: bool) -> Option<Cow<'_, str>> {
     // The skim reads the object without building anything; repeated members keep the
     // first, as serde's fallback below does.
-    let mut found: [Option<&str>; 3] = [None; 3];
-    let mut take = |key: skim::Key<'_>, value| {
+    // Each value with what the skim said of its escapes (`plain_content`).
+    let mut found: [Option<(&str, bool)>; 3] = [None; 3];
+    let mut take = |key: skim::Key<'_>, value, plain| {
         let slot = match key.text {
             "name" => 0,
             "user_name" => 1,
             "id" => 2,
             _ => return std::ops::ControlFlow::Continue(()),
         };
-        let first = *found[slot].get_or_insert(value);
-        if valid && slot == 0 && scalar(first).is_some() {
+        let (first, plain) = *found[slot].get_or_insert((value, plain));
+        if valid && slot == 0 && scalar_known(first, plain).is_some() {
             return std::ops::ControlFlow::Break(());
         }
         std::ops::ControlFlow::Continue(())
@@ -797,12 +798,15 @@ fn user_in(object: &str, valid: bool) -> Option<Cow<'_, str>> {
     let skimmed = if valid {
         skim::leading_members_of_valid(object, take)
     } else {
-        skim::members_of_text(object, |key, value| {
-            let _ = take(key, value);
+        skim::members_of_text(object, |key, value, plain| {
+            let _ = take(key, value, plain);
         })
     };
     if skimmed.is_some() {
-        return found.into_iter().flatten().find_map(scalar);
+        return found
+            .into_iter()
+            .flatten()
+            .find_map(|(value, plain)| scalar_known(value, plain));
     }
     user_in_serde(object)
 }

@@ -50,11 +50,14 @@ pub fn members<'a>(bytes: &'a [u8], member: impl FnMut(Key<'a>, &'a str, bool)) 
 }
 
 /// `members` of text already known to be UTF-8 (a value inside a record).
-pub fn members_of_text<'a>(text: &'a str, mut member: impl FnMut(Key<'a>, &'a str)) -> Option<()> {
+pub fn members_of_text<'a>(
+    text: &'a str,
+    member: impl FnMut(Key<'a>, &'a str, bool),
+) -> Option<()> {
     walk(
         &mut Skim::new(text.as_bytes(), Utf8::Checked),
         false,
-        every(|key, value, _| member(key, value)),
+        every(member),
     )
 }
 
@@ -70,18 +73,18 @@ fn every<'a>(
 
 /// The members of `object`, JSON text already known to be one valid object (a value the
 /// skim or serde read), up to the first for which `member` says `Break`: what is past it
-/// is neither read nor checked. `None` where the skim is unsure (see the module
-/// invariant), as for `members`.
+/// is neither read nor checked; each member handed over as `members` hands it. `None`
+/// where the skim is unsure (see the module invariant), as for `members`.
 pub fn leading_members_of_valid<'a>(
     object: &'a str,
-    mut member: impl FnMut(Key<'a>, &'a str) -> ControlFlow<()>,
+    member: impl FnMut(Key<'a>, &'a str, bool) -> ControlFlow<()>,
 ) -> Option<()> {
     // Its validity is the caller's promise; the tests' builds hold every caller to it.
     debug_assert!(serde_json::from_str::<serde::de::IgnoredAny>(object).is_ok());
     walk(
         &mut Skim::new(object.as_bytes(), Utf8::Checked),
         false,
-        |key, value, _| member(key, value),
+        member,
     )
 }
 
@@ -442,7 +445,7 @@ mod tests {
         let text = r#"{"a":1,"b":{"c":[2]},"d":"e"}"#;
         for (stop, want) in [("a", "a"), ("b", "ab"), ("d", "abd"), ("x", "abd")] {
             let mut keys = String::new();
-            let walked = leading_members_of_valid(text, |k, _| {
+            let walked = leading_members_of_valid(text, |k, _, _| {
                 keys.push_str(k.text);
                 if k.text == stop {
                     ControlFlow::Break(())
@@ -455,7 +458,7 @@ mod tests {
         // Unsure (an escaped key) before the stop: left to serde, as `members` does.
         let escaped = r#"{"\u0061":1,"b":2}"#;
         assert_eq!(
-            leading_members_of_valid(escaped, |_, _| ControlFlow::Break(())),
+            leading_members_of_valid(escaped, |_, _, _| ControlFlow::Break(())),
             None
         );
     }

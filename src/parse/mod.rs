@@ -707,10 +707,10 @@ fn nested<'a>(raw: &'a str, path: &[String]) -> Option<&'a str> {
         .try_fold(raw, |current, key| json::member_of_valid(current, key))
 }
 
-/// Parses an HTTP status from a number or numeric string; `Err` for anything else that
-/// is not null or empty.
-fn status_of(raw: &str) -> Result<Option<u16>, ()> {
-    let digits: Cow<str> = match as_str(raw) {
+/// Parses an HTTP status from a number or numeric string (`raw`, plain as for
+/// `str_known`); `Err` for anything else that is not null or empty.
+fn status_of(raw: &str, plain: bool) -> Result<Option<u16>, ()> {
+    let digits: Cow<str> = match str_known(raw, plain) {
         Some(s) => s,
         None if raw == "null" => return Ok(None),
         None => Cow::Borrowed(raw),
@@ -725,9 +725,11 @@ fn status_of(raw: &str) -> Result<Option<u16>, ()> {
     }
 }
 
-fn time_of(raw: &str) -> Option<time::Millis> {
-    match as_str(raw) {
-        Some(s) => time::parse(&s),
+/// The time in `raw`, whose string content (`str_known`) is `text`: a string in any
+/// layout `time::parse` reads, else epoch milliseconds as a number.
+fn time_of(raw: &str, text: Option<&str>) -> Option<time::Millis> {
+    match text {
+        Some(s) => time::parse(s),
         None => time::from_epoch(raw.parse().ok()?),
     }
 }
@@ -737,6 +739,14 @@ fn time_of(raw: &str) -> Option<time::Millis> {
 /// backslash (which took every text field of every ECS trace). `None` when not `plain`.
 fn plain_content(raw: &str, plain: bool) -> Option<&str> {
     plain.then(|| &raw[1..raw.len() - 1])
+}
+
+/// `json::as_str` of `raw`, which the skim says is a string without escapes when `plain`.
+fn str_known(raw: &str, plain: bool) -> Option<Cow<'_, str>> {
+    match plain_content(raw, plain) {
+        Some(s) => Some(Cow::Borrowed(s)),
+        None => as_str(raw),
+    }
 }
 
 /// `scalar` of `raw`, which the skim says is a string without escapes when `plain`.
@@ -829,13 +839,18 @@ fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) ->
             None => as_text(raw),
         })
     };
-    let (status, bad_status) = match get(Field::Status).map(status_of) {
+    let status = get(Field::Status).map(|raw| status_of(raw, plain.has(Field::Status)));
+    let (status, bad_status) = match status {
         Some(Ok(s)) => (s, false),
         Some(Err(())) => (None, true),
         None => (None, false),
     };
-    let raw_time = get(Field::Time).filter(|v| as_str(v).is_none_or(|s| !s.trim().is_empty()));
-    let time = raw_time.and_then(time_of);
+    let raw_time = get(Field::Time)
+        .map(|raw| (raw, str_known(raw, plain.has(Field::Time))))
+        .filter(|(_, text)| text.as_ref().is_none_or(|s| !s.trim().is_empty()));
+    let time = raw_time
+        .as_ref()
+        .and_then(|(raw, text)| time_of(raw, text.as_deref()));
     Record {
         time,
         bad_time: raw_time.is_some() && time.is_none(),

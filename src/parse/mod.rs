@@ -222,7 +222,7 @@ impl FieldMap {
     fn lookup_key(&self, key: skim::Key) -> Option<Feed<'_>> {
         let index = match key.text.len() {
             n @ 0..=16 => {
-                let found = self.short.get((key.head, n as u8))?;
+                let found = self.short.get((key.head(), n as u8))?;
                 if let Some(flat) = found.flat {
                     return Some(Feed::Flat(flat));
                 }

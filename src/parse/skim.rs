@@ -23,8 +23,9 @@ const MAX_DEPTH: usize = 64;
 pub struct Key<'a> {
     /// The key's text (never escaped: the skim leaves escaped keys to serde).
     pub text: &'a str,
-    /// `bytes::head16` of the key: its first 16 bytes as a number, zero past its end.
-    pub head: u128,
+    /// The buffer the key lies in, from the key's first byte on: `head` reads 16 bytes
+    /// of it at once where it has them.
+    from: &'a [u8],
 }
 
 impl<'a> Key<'a> {
@@ -32,8 +33,16 @@ impl<'a> Key<'a> {
     pub fn of(text: &'a str) -> Key<'a> {
         Key {
             text,
-            head: head16(text.as_bytes(), 0, text.len()),
+            from: text.as_bytes(),
         }
+    }
+
+    /// `bytes::head16` of the key: its first 16 bytes as a number, zero past its end.
+    /// Taken when asked, not with every key: a trace whose service is skipped has its
+    /// later keys walked over, never looked up.
+    #[inline(always)]
+    pub fn head(&self) -> u128 {
+        head16(self.from, 0, self.text.len())
     }
 }
 
@@ -172,13 +181,12 @@ fn walk<'a>(
         // in order), and both slices are valid UTF-8 (the walk's invariant, above).
         let (key, value) = unsafe {
             (
-                std::str::from_utf8_unchecked(bytes.get_unchecked(start..end)),
+                Key {
+                    text: std::str::from_utf8_unchecked(bytes.get_unchecked(start..end)),
+                    from: bytes.get_unchecked(start..),
+                },
                 std::str::from_utf8_unchecked(bytes.get_unchecked(from..s.i)),
             )
-        };
-        let key = Key {
-            text: key,
-            head: head16(bytes, start, end),
         };
         // Leaving the items by `None` is how a walk stops early; `stopped` tells it apart
         // from invalid input.
@@ -502,7 +510,7 @@ mod tests {
                 let mut want = [0u8; 16];
                 let n = k.text.len().min(16);
                 want[..n].copy_from_slice(&k.text.as_bytes()[..n]);
-                assert_eq!(k.head, u128::from_le_bytes(want), "{:?}", k.text);
+                assert_eq!(k.head(), u128::from_le_bytes(want), "{:?}", k.text);
                 seen += 1;
             })
             .expect("valid");

@@ -178,7 +178,9 @@ ROWS=()   # tool|input|median s|min s|max s|bytes|rss_kib|group|runs
 # The commands of one input, registered by `add` and run by `run_group` in rounds: each
 # round runs every command once, in turn. The machine's speed drifts by 20% and more
 # within an hour, and a tool timed in a burst of its own runs would meet another moment
-# than its peers; interleaved, every ratio compares runs of the same minutes.
+# than its peers; interleaved, every ratio compares runs of the same minutes. Each round
+# starts one command further on, so that no command always runs first (alternating runs
+# of two builds were faster in whichever ran first in a round, by a few percent).
 C_TOOL=() C_INPUT=() C_BYTES=() C_RUNS=() C_CMD=()
 
 # add TOOL INPUT BYTES RUNS CMD...: registers a command for the current group. A command
@@ -217,7 +219,7 @@ run_once() {
 # adds one row per command (median, fastest and slowest run, highest peak RSS), and
 # clears the registry.
 run_group() {
-    local group=$1 rounds=0 r i secs
+    local group=$1 rounds=0 r i k secs n=${#C_CMD[@]}
     local -a times=()
     for i in "${!C_CMD[@]}"; do
         ((C_RUNS[i] > rounds)) && rounds=${C_RUNS[i]}
@@ -225,7 +227,8 @@ run_group() {
         rm -f "$TMP/rss-$i"
     done
     for ((r = 0; r < rounds; r++)); do
-        for i in "${!C_CMD[@]}"; do
+        for ((k = 0; k < n; k++)); do
+            i=$(((k + r) % n))
             ((r < C_RUNS[i])) || continue
             warm "$group"
             secs=$(run_once "$i")

@@ -436,20 +436,17 @@ fn parse_value<'a>(
         }
         return Ok(n);
     }
-    emit(
-        text.as_ptr() as usize - base,
-        record_from(&members.best, members.plain),
-    );
+    emit(text.as_ptr() as usize - base, record_from(&members.best));
     Ok(1)
 }
 
 /// The members of one record object that matter: the best value found for each field (as
 /// its JSON text), and what marks an envelope. Members no field reads are never captured.
 struct Captured<'a> {
-    best: [Option<(u8, &'a str)>; FIELD_COUNT],
-    /// Bit `field` set when the skim said that field's value is a string without escapes:
-    /// its content is then taken as is, without looking for a backslash again.
-    plain: Plain,
+    /// Per field: the priority of the key it came from, the value's JSON text, and
+    /// whether the skim found that value to be a string without escapes
+    /// (`plain_content`).
+    best: [Option<(u8, &'a str, bool)>; FIELD_COUNT],
     is_trace: bool,
     cts: Option<&'a str>,
     traces: Option<&'a str>,
@@ -492,9 +489,9 @@ impl<'a> Captured<'a> {
             // best priority (a later one cannot replace it).
             if self.skipped == Decided::Open
                 && self.is_trace
-                && let Some((0, service)) = self.best[Field::Service as usize]
+                && let Some((0, service, plain)) = self.best[Field::Service as usize]
             {
-                self.skipped = decided(service, self.plain.has(Field::Service), skip);
+                self.skipped = decided(service, plain, skip);
             }
         }
     }
@@ -507,8 +504,8 @@ impl<'a> Captured<'a> {
                 if self.envelope().is_some() {
                     return None;
                 }
-                self.best[Field::Service as usize].map_or(Decided::Kept, |(_, service)| {
-                    decided(service, self.plain.has(Field::Service), skip)
+                self.best[Field::Service as usize].map_or(Decided::Kept, |(_, service, plain)| {
+                    decided(service, plain, skip)
                 })
             }
             // A trace, whose final service was asked about already.
@@ -516,14 +513,13 @@ impl<'a> Captured<'a> {
         };
         Some(match decision {
             Decided::Skipped => Skimmed::Skipped,
-            _ => Skimmed::Record(Box::new(record_from(&self.best, self.plain))),
+            _ => Skimmed::Record(Box::new(record_from(&self.best))),
         })
     }
 
     fn new() -> Captured<'a> {
         Captured {
             best: [None; FIELD_COUNT],
-            plain: Plain::default(),
             is_trace: false,
             cts: None,
             traces: None,
@@ -542,7 +538,7 @@ impl<'a> Captured<'a> {
         }
         for (field, prio, rest) in targets {
             let slot = &mut self.best[*field as usize];
-            if slot.is_some_and(|(p, _)| p <= *prio) {
+            if slot.is_some_and(|(p, _, _)| p <= *prio) {
                 continue;
             }
             // What a nested value holds is not known: it is looked at again.
@@ -554,8 +550,7 @@ impl<'a> Captured<'a> {
             // A value of the wrong shape (e.g. `url` as an object) leaves room for the
             // next key.
             if let Some(v) = found.filter(|v| usable(*field, v)) {
-                *slot = Some((*prio, v));
-                self.plain.set(*field, plain);
+                *slot = Some((*prio, v, plain));
             }
         }
     }
@@ -574,12 +569,11 @@ impl<'a> Captured<'a> {
     fn take_flat(&mut self, flat: Flat, value: &'a str, plain: bool) {
         self.is_trace |= flat.trace;
         let slot = &mut self.best[flat.field as usize];
-        if slot.is_some_and(|(p, _)| p <= flat.prio) {
+        if slot.is_some_and(|(p, _, _)| p <= flat.prio) {
             return;
         }
         if usable(flat.field, value) {
-            *slot = Some((flat.prio, value));
-            self.plain.set(flat.field, plain);
+            *slot = Some((flat.prio, value, plain));
         }
     }
 
@@ -830,23 +824,23 @@ fn user_in_serde(object: &str) -> Option<Cow<'_, str>> {
         .find_map(|k| json::member(&members, k).and_then(scalar))
 }
 
-fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) -> Record<'a> {
-    let get = |f: Field| best[f as usize].map(|(_, v)| v);
-    let text = |f: Field| get(f).and_then(|raw| scalar_known(raw, plain.has(f)));
+fn record_from<'a>(best: &[Option<(u8, &'a str, bool)>; FIELD_COUNT]) -> Record<'a> {
+    let get = |f: Field| best[f as usize].map(|(_, raw, plain)| (raw, plain));
+    let text = |f: Field| get(f).and_then(|(raw, plain)| scalar_known(raw, plain));
     let body = |f: Field| {
-        get(f).and_then(|raw| match plain_content(raw, plain.has(f)) {
+        get(f).and_then(|(raw, plain)| match plain_content(raw, plain) {
             Some(s) => Some(Cow::Borrowed(s)).filter(|s| !s.trim().is_empty()),
             None => as_text(raw),
         })
     };
-    let status = get(Field::Status).map(|raw| status_of(raw, plain.has(Field::Status)));
+    let status = get(Field::Status).map(|(raw, plain)| status_of(raw, plain));
     let (status, bad_status) = match status {
         Some(Ok(s)) => (s, false),
         Some(Err(())) => (None, true),
         None => (None, false),
     };
     let raw_time = get(Field::Time)
-        .map(|raw| (raw, str_known(raw, plain.has(Field::Time))))
+        .map(|(raw, plain)| (raw, str_known(raw, plain)))
         .filter(|(_, text)| text.as_ref().is_none_or(|s| !s.trim().is_empty()));
     let time = raw_time
         .as_ref()
@@ -860,7 +854,7 @@ fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) ->
         bad_status,
         project: text(Field::Project),
         user: get(Field::User)
-            .and_then(user_of)
+            .and_then(|(raw, _)| user_of(raw))
             .or_else(|| text(Field::UserName))
             .or_else(|| text(Field::UserId)),
         request: body(Field::Request),
@@ -876,23 +870,6 @@ fn record_from<'a>(best: &[Option<(u8, &'a str)>; FIELD_COUNT], plain: Plain) ->
         gateway_code: None,
     }
 }
-
-/// One bit per field (`Captured::plain`).
-#[derive(Debug, Clone, Copy, Default)]
-struct Plain(u32);
-
-impl Plain {
-    fn set(&mut self, field: Field, plain: bool) {
-        let bit = 1 << field as u32;
-        self.0 = if plain { self.0 | bit } else { self.0 & !bit };
-    }
-
-    fn has(self, field: Field) -> bool {
-        self.0 & 1 << field as u32 != 0
-    }
-}
-
-const _: () = assert!(FIELD_COUNT <= 32, "a field's bit must fit `Plain`");
 
 fn usable(field: Field, value: &str) -> bool {
     if is_null(value) {

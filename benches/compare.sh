@@ -510,6 +510,49 @@ if ((PEAK > 0)); then
     awk -v k="$PEAK" 'BEGIN { printf "  %-52s %4.0f MiB  (target <= 100 MiB) %s\n", "peak RSS of permtrail, any run above", k / 1024, (k <= 102400) ? "met" : "NOT MET" }'
 fi
 
+# --- what the targets leave ---------------------------------------------------------
+# A target that bounds the run's time gives the scan that time on every core, as CPU.
+# Less what no scan can skip (inflating, for the gzip inputs: decode-only on one thread),
+# the rest is what validating, reading, classifying and counting every decoded byte may
+# take: the speed per core it asks of that work, beside the speed it ran at in this run
+# (the `-j1` scan's time less decode-only's) and `wc -l` on the JSON lines, which only
+# counts newlines.
+echo
+echo "what each time target leaves the analysis (CPU of $(nproc) cores in the time allowed, less inflating):"
+WC=$(row_of "wc -l" jsonl)
+# budget LABEL FACTOR LIMIT_TOOL GROUP [DECODE_TOOL]: the target "the scan of GROUP is
+# FACTOR times as fast as LIMIT_TOOL" (a share when below 1).
+budget() {
+    local label=$1 factor=$2 limit one decode=""
+    limit=$(row_of "$3" "$4") one=$(row_of "permtrail scan -q -j1" "$4")
+    if [[ -n ${5:-} ]]; then
+        decode=$(row_of "$5" "$4")
+        [[ -n $decode ]] || return 0
+    fi
+    [[ -n $limit && -n $one ]] || return 0
+    awk -v label="$label" -v f="$factor" -v n="$(nproc)" -v limit="$limit" -v one="$one" \
+        -v decode="$decode" -v wc="$WC" 'BEGIN {
+        split(limit, l, "|"); split(one, o, "|")
+        d = 0
+        if (decode != "") { split(decode, x, "|"); d = x[1] }
+        allowed = l[1] / f
+        left = n * allowed - d
+        ran = (o[1] > d) ? o[2] / (o[1] - d) / 1e9 : 0
+        asks = (left > 0) ? sprintf("%.2f GB/s", o[2] / left / 1e9) : "more than all of it"
+        line = sprintf("  %-44s %.3f s x %d cores - %.3f s inflating = %.3f s: asks %s per core, ran at %.2f GB/s",
+            label, allowed, n, d, left, asks, ran)
+        if (wc != "") { split(wc, w, "|"); line = line sprintf(" (wc -l: %.2f GB/s)", w[2] / w[1] / 1e9) }
+        print line
+    }'
+}
+budget "JSON lines, 2x DuckDB" 2 "duckdb" jsonl
+budget "JSON lines, 40% of wc -l" 0.4 "wc -l" jsonl
+budget "one .gz stream, 90% of decode-only" 0.9 "decode-only" gz "decode-only"
+budget "OBS tree, 90% of decode-only (2 threads)" 0.9 "decode-only (libdeflate, 2" obs "decode-only (libdeflate, 1"
+budget "OBS tree, 4x DuckDB" 4 "duckdb" obs "decode-only (libdeflate, 1"
+budget "small-file OBS tree, 90% of decode-only" 0.9 "decode-only (libdeflate, 2" obs-small "decode-only (libdeflate, 1"
+budget "small-file OBS tree, 4x DuckDB" 4 "duckdb" obs-small "decode-only (libdeflate, 1"
+
 # --- cross-checks -------------------------------------------------------------------
 echo
 check_reports() {

@@ -196,6 +196,12 @@ fn unescape(inner: &str, first: usize) -> Option<String> {
     }
 }
 
+/// A body-like string's content as `as_text` gives it: `None` when it is only white space.
+#[inline]
+pub fn nonblank(content: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    (!content.trim().is_empty()).then_some(content)
+}
+
 /// True for `null`.
 pub fn is_null(raw: &str) -> bool {
     raw == "null"
@@ -206,7 +212,7 @@ pub fn is_null(raw: &str) -> bool {
 pub fn as_text(raw: &str) -> Option<Cow<'_, str>> {
     match raw.as_bytes().first() {
         Some(b'{') | Some(b'[') => Some(Cow::Borrowed(raw)),
-        Some(b'"') => as_str(raw).filter(|s| !s.trim().is_empty()),
+        Some(b'"') => as_str(raw).and_then(nonblank),
         Some(b'n') if raw == "null" => None,
         Some(_) => Some(Cow::Borrowed(raw)),
         None => None,

@@ -829,7 +829,7 @@ fn record_from<'a>(best: &[Option<(u8, &'a str, bool)>; FIELD_COUNT]) -> Record<
     let text = |f: Field| get(f).and_then(|(raw, plain)| scalar_known(raw, plain));
     let body = |f: Field| {
         get(f).and_then(|(raw, plain)| match plain_content(raw, plain) {
-            Some(s) => Some(Cow::Borrowed(s)).filter(|s| !s.trim().is_empty()),
+            Some(s) => json::nonblank(Cow::Borrowed(s)),
             None => as_text(raw),
         })
     };
